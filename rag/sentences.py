@@ -1,0 +1,109 @@
+"""German sentence segmentation that returns character spans.
+
+Answers are built from whole sentences and cited by exact offsets, so the
+splitter must never cut "z. B.", "Dr. Müller", "17. März 2024" or a closing
+quote away from its sentence, and must report where each sentence sits in
+the original text rather than returning cleaned-up strings.
+"""
+
+from __future__ import annotations
+
+import re
+
+# Words that end in a period without ending the sentence (compared without the period).
+ABBREVIATIONS = frozenset(
+    """
+    abb abs abt adr akad allg anh anm art aufl bd bde bearb beil bes betr bez bspw bzgl bzw ca chr dgl
+    dipl dr dt ebd ehem eig engl entspr erg ev evtl exkl fa fam ff fig frl frz gebr gegr gem ggf ggü
+    hbf hl hr hrn hrsg inkl insb int jh jhd jhdt jr kap kath kfm kl kr lfd lt mind min mio mod mr mrd
+    mrs ms nachf nr od o.ä österr pkt pl prof rd rel resp röm sek sen sog spr st stellv str std stv sr
+    tel tsd ua urspr vgl vs wg zb zit zt zzgl jan feb febr mär apr jun jul aug sep sept okt nov dez
+    """.split()
+)
+
+# Nouns that follow an ordinal number ("am 17. März", "im 19. Jahrhundert", "der 2. Platz").
+ORDINAL_NOUNS = frozenset(
+    """
+    januar jänner februar märz april mai juni juli august september oktober november dezember
+    jahrhundert jahrhunderts jahrtausend jahrtausends jahrestag geburtstag lebensjahr mal platz
+    rang runde spieltag etappe klasse liga stock etage kapitel auflage ausgabe bundesliga
+    legislaturperiode quartal halbjahr woche tag minute
+    """.split()
+)
+
+_CANDIDATE = re.compile(r"[.!?…]+[\"'“”»«’)\]]*(?=\s)")
+_NEXT_START = re.compile(r"\s+([\"'„“»«(\[–—-]?)(\S)")
+_WORD_BEFORE = re.compile(r"([\wÄÖÜäöüß.\-]+)$")
+_PARAGRAPH_BREAK = re.compile(r"\n\s*\n")
+_WORD = re.compile(r"\w+")
+
+
+def _is_boundary(text: str, match: re.Match[str], end: int) -> bool:
+    """Decide whether the punctuation in `match` ends a sentence (`end` bounds its paragraph)."""
+    nxt = _NEXT_START.match(text, match.end(), end)
+    if nxt is None:
+        return False
+    first = nxt.group(2)
+    if not (first.isupper() or first.isdigit() or nxt.group(1)):
+        return False  # "etc. und", "Dr. med." and other lower-case continuations
+    punct = match.group()
+    if not punct.startswith("."):
+        return True  # ! ? … end sentences; a lower-case continuation was excluded above
+    if punct != ".":
+        return True  # a period followed by a closing quote or bracket
+    before = _WORD_BEFORE.search(text, 0, match.start())
+    if before is None:
+        return True
+    word = before.group(1)
+    last = word.rsplit(".", 1)[-1].rsplit("-", 1)[-1]
+    if len(last) == 1 and last.isalpha():
+        return False  # initials and the parts of "z. B.", "d. h.", "u. a."
+    if last.lower() in ABBREVIATIONS or word.lower().rstrip(".") in ABBREVIATIONS:
+        return False
+    if last.isdigit():
+        following = _WORD.match(text, nxt.start(2))
+        if following and following.group().lower() in ORDINAL_NOUNS:
+            return False  # "17. März", "19. Jahrhundert"
+    return True
+
+
+def sentence_spans(text: str) -> list[tuple[int, int]]:
+    """Return ``(start, end)`` spans of the sentences in `text`, whitespace trimmed.
+
+    Paragraph breaks (blank lines) always end a sentence; inside a paragraph a
+    sentence ends at . ! ? or … (plus closing quotes) followed by an upper-case
+    letter, digit or opening quote, unless the period belongs to an
+    abbreviation, an initial or an ordinal number.
+    """
+    spans: list[tuple[int, int]] = []
+    for block_start, block_end in _blocks(text):
+        start = block_start
+        for match in _CANDIDATE.finditer(text, block_start, block_end):
+            if _is_boundary(text, match, block_end):
+                spans.append((start, match.end()))
+                start = match.end()
+        spans.append((start, block_end))
+    return [trimmed for s, e in spans if (trimmed := _trim(text, s, e))]
+
+
+def _blocks(text: str) -> list[tuple[int, int]]:
+    """Paragraph spans: text between blank lines."""
+    blocks, start = [], 0
+    for m in _PARAGRAPH_BREAK.finditer(text):
+        blocks.append((start, m.start()))
+        start = m.end()
+    blocks.append((start, len(text)))
+    return blocks
+
+
+def _trim(text: str, start: int, end: int) -> tuple[int, int] | None:
+    while start < end and text[start].isspace():
+        start += 1
+    while end > start and text[end - 1].isspace():
+        end -= 1
+    return (start, end) if start < end else None
+
+
+def split_sentences(text: str) -> list[str]:
+    """Convenience wrapper: the sentences of `text` as strings."""
+    return [text[s:e] for s, e in sentence_spans(text)]
