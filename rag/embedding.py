@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import sys
+import threading
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -59,6 +60,7 @@ class Embedder:
         self.cache_dir = cache_dir
         self.batch_size = batch_size
         self._model = None
+        self._model_lock = threading.Lock()
         self._fingerprint: str | None = None
 
     @property
@@ -70,16 +72,22 @@ class Embedder:
     @property
     def model(self):
         """The SentenceTransformer, loaded (and for the bundled model converted) on first access."""
-        if self._model is None:
-            from sentence_transformers import SentenceTransformer
-
-            path = self.model_name
-            if self.model_name == BUNDLED_MODEL:
-                if self.cache_dir is None:
-                    raise ValueError("the bundled model needs a cache folder to be materialised in")
-                path = str(materialize(self.cache_dir))
-            self._model = SentenceTransformer(path, device="cpu")
+        with self._model_lock:
+            if self._model is None:
+                self._model = self._load()
         return self._model
+
+    def _load(self):
+        from sentence_transformers import SentenceTransformer
+        from transformers.utils import logging as hf_logging
+
+        hf_logging.disable_progress_bar()  # a "Loading weights" bar on every start is noise
+        path = self.model_name
+        if self.model_name == BUNDLED_MODEL:
+            if self.cache_dir is None:
+                raise ValueError("the bundled model needs a cache folder to be materialised in")
+            path = str(materialize(self.cache_dir))
+        return SentenceTransformer(path, device="cpu")
 
     @property
     def dim(self) -> int:
