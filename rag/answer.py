@@ -1,0 +1,283 @@
+"""Compose an extractive answer: the best sentences of the retrieved passages, each cited.
+
+Nothing here writes text of its own except the fixed decline message: every
+answer sentence is a verbatim span of an article, carried with its offsets,
+so a reader can check it against the source.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from .lexical import Analyzer, LexicalIndex
+from .retrieval import Passage, Query
+from .settings import Settings
+
+DECLINE_MESSAGE = "Dazu habe ich in den Artikeln nichts Belastbares gefunden."
+
+# Sentences starting like this lean on the sentence before ("Er", "Doch", "Daher" ...).
+_ANAPHORIC = frozenset(
+    "er sie es dies diese dieser dieses das dabei daher deshalb deswegen darum doch aber auch allerdings "
+    "zudem außerdem dennoch trotzdem damit dafür dagegen davon dazu darauf somit jedoch ihr ihre sein seine "
+    "zuvor danach anschließend dort".split()
+)
+_FIRST_WORD = re.compile(r"[\"'„“»«(]*(\w+)")
+# "Was sagte X ...", "Wie äußerte sich X ...": the asker wants X's own words.
+_SPEECH_QUESTION = re.compile(
+    r"\b(sagt|sagte|sagten|gesagt|äußert|äußerte|geäußert|meint|meinte|gemeint|erklärt|erklärte|erklärten|"
+    r"betont|betonte|fordert|forderte|warnt|warnte|kritisiert|kritisierte|sprach|spricht|zitiert|"
+    r"Aussage|Aussagen|Äußerung|Äußerungen|Zitat|Meinung|Position|Standpunkt)\b",
+    re.I,
+)
+_QUOTE = re.compile(r"[\"„“”»«]")
+_REPORTED_SPEECH = re.compile(
+    r"\b(sei|seien|habe|hätten|werde|würden|könne|müsse|solle|wolle|dürfe|gebe|sagte|sagt|erklärte|erklärt|"
+    r"betonte|betont|meinte|meint|forderte|fordert|warnte|warnt|kritisierte|so)\b"
+)
+_CAPITALISED = re.compile(r"\b[A-ZÄÖÜ][\wäöüß-]+")
+
+
+@dataclass(frozen=True)
+class Source:
+    """A passage shown with the answer; `highlights` are the answer sentences inside it."""
+
+    id: int
+    article: str
+    title: str
+    date: str | None
+    paragraph: int
+    heading: str | None
+    start: int
+    end: int
+    text: str
+    score: float
+    cited: bool
+    highlights: tuple[tuple[int, int], ...] = ()
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "id": self.id, "article": self.article, "title": self.title, "date": self.date,
+            "paragraph": self.paragraph, "heading": self.heading, "start": self.start, "end": self.end,
+            "text": self.text, "score": round(self.score, 4), "cited": self.cited,
+            "highlights": [list(h) for h in self.highlights],
+        }
+
+
+@dataclass(frozen=True)
+class AnswerSentence:
+    """One verbatim sentence: `text == article_text[start:end]` of the cited source's article."""
+
+    text: str
+    source: int
+    start: int
+    end: int
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"text": self.text, "source": self.source, "start": self.start, "end": self.end}
+
+
+@dataclass(frozen=True)
+class Answer:
+    """What `ask()` returns to the CLI, the UI and scripts."""
+
+    question: str
+    declined: bool
+    sentences: tuple[AnswerSentence, ...]
+    sources: tuple[Source, ...]
+    confidence: float
+    message: str | None = None
+    notices: tuple[str, ...] = ()
+    timings_ms: dict[str, float] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "question": self.question,
+            "declined": self.declined,
+            "message": self.message,
+            "notices": list(self.notices),
+            "confidence": round(self.confidence, 4),
+            "answer": [s.to_dict() for s in self.sentences],
+            "sources": [s.to_dict() for s in self.sources],
+            "timings_ms": {k: round(v, 1) for k, v in self.timings_ms.items()},
+        }
+
+    def to_text(self) -> str:
+        """Plain-text rendering: answer lines with [n] markers, then the numbered sources."""
+        lines = [*self.notices, *([""] if self.notices else [])]
+        if self.declined:
+            lines.append(self.message or DECLINE_MESSAGE)
+            if self.sources:
+                lines += ["", "Am nächsten kamen diese Stellen:"]
+        else:
+            lines += [f"{s.text} [{s.source}]" for s in self.sentences]
+        shown = [s for s in self.sources if s.cited or self.declined]
+        if shown:
+            lines.append("")
+        for s in shown:
+            title = s.title if len(s.title) <= 40 else s.title[:39].rsplit(" ", 1)[0] + " …"
+            lines.append(f'[{s.id}] {s.article} · {s.date or "Datum unbekannt"} · "{title}" · Absatz {s.paragraph}')
+        return "\n".join(lines)
+
+
+@dataclass
+class _Candidate:
+    passage_rank: int
+    passage: Passage
+    start: int
+    end: int
+    dense: float
+    coverage: float
+    score: float = 0.0
+    vector: np.ndarray | None = None
+
+
+class Composer:
+    """Pick, order and cite answer sentences; decline when the evidence is weak."""
+
+    def __init__(self, settings: Settings, analyzer: Analyzer, lexical: LexicalIndex) -> None:
+        self.settings = settings
+        self.analyzer = analyzer
+        self.lexical = lexical
+
+    def compose(self, query: Query, passages: list[Passage], sentence_vectors: list[np.ndarray]) -> Answer:
+        """Answer `query` from `passages` (best first); `sentence_vectors[i]` belong to passage i."""
+        if not passages:
+            return Answer(query.text, True, (), (), 0.0, DECLINE_MESSAGE)
+        terms = sorted(set(query.tokens))
+        weights = self.lexical.idf(terms) if terms else np.zeros(0, np.float32)
+        candidates = self._candidates(query, terms, weights, passages, sentence_vectors)
+        confidence = self._confidence(passages[0], candidates, terms, weights)
+        if confidence < self.settings.min_confidence or not candidates:
+            return Answer(query.text, True, (), tuple(self._sources(passages, {})), confidence, DECLINE_MESSAGE)
+        chosen = self._select(candidates)
+        return self._answer(query, passages, chosen, confidence)
+
+    def _candidates(self, query: Query, terms: list[str], weights: np.ndarray, passages: list[Passage],
+                    sentence_vectors: list[np.ndarray]) -> list[_Candidate]:
+        speakers = _speakers(query.text)
+        best_passage = passages[0].score
+        seen: dict[tuple[str, int, int], _Candidate] = {}
+        for rank, (p, vectors) in enumerate(zip(passages, sentence_vectors)):
+            mentions_speaker = any(name in p.chunk.embed_text for name in speakers)
+            for j, (s, e) in enumerate(p.chunk.sentences):
+                key = (p.article.id, s, e)
+                if key in seen:
+                    continue
+                text = p.article.text[s:e]
+                coverage = _overlap(self.analyzer(text), terms)
+                c = _Candidate(rank, p, s, e, float(p.sentence_scores[j]), coverage, vector=vectors[j])
+                c.score = c.dense + 0.1 * coverage - 0.25 * (best_passage - p.score)
+                if mentions_speaker and _is_speech(text):
+                    c.score += 0.03
+                seen[key] = c
+        return sorted(seen.values(), key=lambda c: -c.score)
+
+    def _confidence(self, top: Passage, candidates: list[_Candidate], terms: list[str], weights: np.ndarray) -> float:
+        """How well the best passage supports an answer: its similarity plus how many question terms it has."""
+        coverage = _coverage(self.analyzer(top.chunk.embed_text), terms, weights)
+        best_sentence = max((c.dense for c in candidates), default=top.dense)
+        return 0.5 * (top.dense + best_sentence) + 0.3 * coverage
+
+    def _select(self, candidates: list[_Candidate]) -> list[_Candidate]:
+        """Maximal marginal relevance: good sentences that do not repeat each other."""
+        chosen = [candidates[0]]
+        pool = list(candidates[1:])
+        while pool and len(chosen) < self.settings.answer_sentences:
+            def mmr(c: _Candidate) -> float:
+                return c.score - 0.5 * max(float(c.vector @ x.vector) for x in chosen)
+            nxt = max(pool, key=mmr)
+            pool.remove(nxt)
+            if max(float(nxt.vector @ x.vector) for x in chosen) < 0.97:
+                chosen.append(nxt)
+        return chosen
+
+    def _answer(self, query: Query, passages: list[Passage], chosen: list[_Candidate], confidence: float) -> Answer:
+        ordered: list[_Candidate] = []
+        for i, c in enumerate(chosen):
+            # The best sentence always leads (it is the answer); later ones may bring their context.
+            before = _predecessor(c, chosen) if i else None
+            if before is not None and before not in ordered:
+                ordered.append(before)
+            if c not in ordered:
+                ordered.append(c)
+        numbering: dict[int, int] = {}
+        for c in ordered:
+            numbering.setdefault(c.passage_rank, len(numbering) + 1)
+        highlights: dict[int, list[tuple[int, int]]] = {}
+        for c in ordered:
+            highlights.setdefault(c.passage_rank, []).append((c.start, c.end))
+        sentences = tuple(
+            AnswerSentence(c.passage.article.text[c.start : c.end], numbering[c.passage_rank], c.start, c.end)
+            for c in ordered
+        )
+        sources = self._sources(passages, numbering, highlights)
+        return Answer(query.text, False, sentences, tuple(sources), confidence)
+
+    @staticmethod
+    def _sources(passages: list[Passage], numbering: dict[int, int],
+                 highlights: dict[int, list[tuple[int, int]]] | None = None) -> list[Source]:
+        """Cited passages first, in citation order, then the other retrieved passages."""
+        order = sorted(range(len(passages)), key=lambda r: (numbering.get(r, len(passages) + r)))
+        out = []
+        for new_id, r in enumerate(order, start=1):
+            p = passages[r]
+            out.append(Source(new_id, p.article.id, p.article.title, p.article.date, p.chunk.paragraph,
+                              p.chunk.heading, p.chunk.start, p.chunk.end, p.chunk.text, p.score, r in numbering,
+                              tuple(sorted((highlights or {}).get(r, ())))))
+        return out
+
+
+def _predecessor(c: _Candidate, chosen: list[_Candidate]) -> _Candidate | None:
+    """The sentence before `c` in its paragraph, if `c` cannot stand alone and it is not already chosen."""
+    text = c.passage.article.text
+    first = _FIRST_WORD.match(text, c.start)
+    if not first or first.group(1).lower() not in _ANAPHORIC:
+        return None
+    sentences = c.passage.chunk.sentences
+    idx = sentences.index((c.start, c.end))
+    if idx == 0:
+        return None
+    s, e = sentences[idx - 1]
+    if "\n\n" in text[e : c.start] or any(x.start == s and x.passage.article.id == c.passage.article.id for x in chosen):
+        return None
+    vector = c.vector
+    return _Candidate(c.passage_rank, c.passage, s, e, c.dense, 0.0, c.score, vector)
+
+
+def _overlap(sentence_tokens: list[str], terms: list[str]) -> float:
+    """Share of question terms in the sentence; half credit for compound parts ("eingeführt" in
+    "wiedereingeführt"), which Snowball stemming leaves unsplit."""
+    if not terms:
+        return 0.0
+    present = set(sentence_tokens)
+    score = 0.0
+    for t in terms:
+        if t in present:
+            score += 1.0
+        elif len(t) >= 5 and any(len(s) >= 4 and (t.endswith(s) or t.startswith(s) or s.endswith(t) or s.startswith(t))
+                                 for s in present):
+            score += 0.6
+    return score / len(terms)
+
+
+def _coverage(sentence_tokens: list[str], terms: list[str], weights: np.ndarray) -> float:
+    """Share of the question's (idf-weighted) terms that occur in the sentence."""
+    if not terms or weights.sum() <= 0:
+        return 0.0
+    present = set(sentence_tokens)
+    return float(sum(w for t, w in zip(terms, weights) if t in present) / weights.sum())
+
+
+def _speakers(question: str) -> list[str]:
+    """For "Was sagte Stoltenberg ...": the capitalised words that may name the speaker; else []."""
+    if not _SPEECH_QUESTION.search(question):
+        return []
+    return [m.group() for m in _CAPITALISED.finditer(question) if m.start() > 0 and not _SPEECH_QUESTION.fullmatch(m.group())]
+
+
+def _is_speech(sentence: str) -> bool:
+    return bool(_QUOTE.search(sentence) or _REPORTED_SPEECH.search(sentence))
