@@ -224,7 +224,8 @@ def materialize(cache_dir: Path, weights_file: Path | None = None) -> Path:
 
     import torch
     from safetensors.torch import save_file
-    from sentence_transformers import SentenceTransformer, models
+    from sentence_transformers import SentenceTransformer
+    from sentence_transformers.sentence_transformer import modules
     from transformers import BertConfig, PreTrainedTokenizerFast
 
     target.parent.mkdir(parents=True, exist_ok=True)
@@ -251,10 +252,10 @@ def materialize(cache_dir: Path, weights_file: Path | None = None) -> Path:
         ).save_pretrained(hf_dir)
         del w
 
-        transformer = models.Transformer(str(hf_dir), max_seq_length=512)
-        pooling = models.Pooling(transformer.get_embedding_dimension(), pooling_mode="mean")
+        transformer = modules.Transformer(str(hf_dir), max_seq_length=512)
+        pooling = modules.Pooling(transformer.get_embedding_dimension(), pooling_mode="mean")
         model = SentenceTransformer(
-            modules=[transformer, pooling, models.Normalize()],
+            modules=[transformer, pooling, modules.Normalize()],
             prompts={"query": "query: ", "document": "passage: ", "passage": "passage: "},
             similarity_fn_name="cosine",
             device="cpu",

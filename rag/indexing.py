@@ -132,6 +132,8 @@ def _reusable_manifest(settings: Settings, embedder: Embedder, rebuild: bool) ->
         return None, "requested with --rebuild"
     try:
         manifest = store.load_manifest(settings.index_dir)
+        if manifest is not None:
+            store.verify(settings.index_dir)  # a damaged index must not survive a "nothing changed" build
     except store.StoreError as err:
         return None, f"the existing index is unusable ({err})"
     if manifest is None:

@@ -205,6 +205,16 @@ def load(index_dir: Path) -> Store:
     return store
 
 
+def verify(index_dir: Path) -> None:
+    """Check the live version's files against their recorded checksums without loading them."""
+    version = current_version(index_dir)
+    if version is None:
+        raise IndexMissing(f"No index found in {index_dir}/.")
+    if not version.is_dir():
+        raise IndexCorrupt(f"{version} (named in {index_dir}/{POINTER}) does not exist.")
+    _verify_files(version, _manifest_json(version).get("files", {}))
+
+
 def _verify_files(version: Path, files: dict[str, dict[str, Any]]) -> None:
     """Compare every data file with the size and SHA-256 recorded when it was written."""
     for name in _FILES:

@@ -1,0 +1,31 @@
+"""Real corpora from ../shared for benchmarks and tests, written out as seeds folders so ingestion runs for real."""
+
+from __future__ import annotations
+
+import csv
+import os
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+SHARED = Path(os.environ.get("RAG_SHARED_DIR", ROOT.parent / "shared"))
+GNAD = SHARED / "data" / "10kgnad" / "test.csv"
+XQUAD = SHARED / "data" / "xquad-de" / "xquad.de.dev.json"
+SEED = ROOT / "seeds" / "000_51d543a782ed1e65.txt"
+
+
+def gnad_articles(limit: int | None = None) -> list[tuple[str, str]]:
+    """(label, text) rows of 10kGNAD's test split (`label;'text'`)."""
+    with GNAD.open(encoding="utf-8", newline="") as f:
+        rows = [(r[0], r[1]) for r in csv.reader(f, delimiter=";", quotechar="'") if len(r) == 2]
+    return rows[:limit]
+
+
+def write_gnad_seeds(folder: Path, rows: list[tuple[str, str]], start: int = 0) -> list[Path]:
+    """One file per article. 10kGNAD has no dates, so the files have no date line (the loader notes that)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    paths = []
+    for i, (label, text) in enumerate(rows, start=start):
+        path = folder / f"gnad_{i:04d}_{label.lower()}.txt"
+        path.write_text(text.strip() + "\n", encoding="utf-8")
+        paths.append(path)
+    return paths
