@@ -1,0 +1,84 @@
+from pathlib import Path
+
+import pytest
+
+from bench.data import SEED
+from rag import corpus
+from rag.corpus import ArticleError, SourceFile
+
+
+def parse_text(text: str | bytes, name: str = "a.txt"):
+    data = text.encode("utf-8") if isinstance(text, str) else text
+    return corpus.parse(SourceFile(name, Path(name), data))
+
+
+def test_seed_article_structure():
+    article = parse_text(SEED.read_bytes(), SEED.name)
+    assert article.id == SEED.name and article.date == "2023-12"
+    assert article.title.startswith("Sein Ziel war es, die Ukraine und andere Nachbarn zu dominieren")
+    kinds = [p.kind for p in article.paragraphs]
+    assert kinds[0] == "lead"
+    heading = next(p for p in article.paragraphs if p.kind == "heading")
+    assert article.text[heading.start : heading.end] == "Russland zahlt hohen Preis"
+    caption = next(p for p in article.paragraphs if p.kind == "caption")
+    assert article.text[caption.start : caption.end].startswith("Im Video:")
+    nato = article.text.index("Stoltenberg sei sich absolut sicher")
+    para = article.paragraph_at(nato)
+    assert para.kind == "text" and para.number == 3
+    after = article.paragraph_at(article.text.index("300.000 Soldaten"))
+    assert after.heading == "Russland zahlt hohen Preis"
+    assert not article.notes
+
+
+def test_offsets_point_into_the_original_text():
+    article = parse_text(SEED.read_bytes())
+    for p in article.paragraphs:
+        block = article.text[p.start : p.end]
+        assert block == block.strip() and block
+
+
+@pytest.mark.parametrize("first_line, date", [
+    ("date 2024-03-17 Ein Lead.", "2024-03-17"),
+    (" date 2023-12 Ein Lead.", "2023-12"),
+    ("\ufeffdate 2023-01 Ein Lead.", "2023-01"),
+])
+def test_date_line_variants(first_line, date):
+    article = parse_text(first_line + "\n\nZweiter Absatz.")
+    assert article.date == date
+    assert article.text[article.paragraphs[0].start : article.paragraphs[0].end] == "Ein Lead."
+
+
+def test_missing_date_line_loads_with_a_note():
+    article = parse_text("Ein Artikel ohne Datum.\n\nMit zwei Absätzen.")
+    assert article.date is None
+    assert any("no date line" in n for n in article.notes)
+    assert [p.number for p in article.paragraphs] == [1, 2]
+
+
+def test_cp1252_fallback_is_noted():
+    article = parse_text("date 2023-12 Grüße aus Österreich.".encode("cp1252"))
+    assert "Grüße" in article.text
+    assert any("cp1252" in n for n in article.notes)
+
+
+@pytest.mark.parametrize("data, reason", [
+    (b"", "empty"),
+    (b"  \n\n ", "empty"),
+    (b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR", "binary"),
+    (bytes(range(1, 32)) * 20, "binary"),
+    (b"date 2023-12   \n\n", "no text"),
+])
+def test_bad_files_raise_a_clear_error(data, reason):
+    with pytest.raises(ArticleError, match=reason):
+        parse_text(data)
+
+
+def test_load_skips_bad_files_and_keeps_the_rest(tmp_path):
+    (tmp_path / "good.txt").write_text("date 2023-12 Gut.\n\nText.", encoding="utf-8")
+    (tmp_path / "empty.txt").write_bytes(b"")
+    (tmp_path / "image.txt").write_bytes(b"\x00\x01binary")
+    (tmp_path / ".hidden.txt").write_text("date 2023-12 Versteckt.", encoding="utf-8")
+    (tmp_path / "notes.md").write_text("kein Artikel", encoding="utf-8")
+    articles, skipped = corpus.load(tmp_path)
+    assert [a.id for a in articles] == ["good.txt"]
+    assert dict(skipped) == {"empty.txt": "file is empty", "image.txt": "file is binary (contains NUL bytes), not text"}
