@@ -1,0 +1,143 @@
+"""`rag build | ask | serve | eval`: a thin shell over `Engine`; every failure is one clear line, never a traceback."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+import warnings
+from dataclasses import replace
+from pathlib import Path
+
+from .engine import Engine, IndexUnavailable, QuestionError
+from .indexing import BuildReport
+from .settings import RETRIEVAL_MODES, Settings
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    _quiet_libraries()
+    settings = Settings(seeds_dir=Path(args.seeds), index_dir=Path(args.index), **({"model": args.model} if args.model else {}))
+    try:
+        return args.run(args, settings)
+    except IndexUnavailable as err:
+        print(f"error: {err.reason}\n  fix: {err.command}", file=sys.stderr)
+    except (QuestionError, ValueError, OSError) as err:
+        print(f"error: {err}", file=sys.stderr)
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+    return 1
+
+
+def _build(args: argparse.Namespace, settings: Settings) -> int:
+    report = Engine(settings).build(rebuild=args.rebuild, progress=sys.stderr.isatty() or args.progress)
+    print_report(report)
+    return 0
+
+
+def print_report(report: BuildReport) -> None:
+    """The build's remarks, then its one-line summary."""
+    if report.rebuild_reason:
+        print(f"Full rebuild: {report.rebuild_reason}", file=sys.stderr)
+    for file, why in report.skipped:
+        print(f"skipped {file}: {why}", file=sys.stderr)
+    for file, note in report.notes:
+        print(f"note {file}: {note}", file=sys.stderr)
+    print(report.summary())
+
+
+def _ask(args: argparse.Namespace, settings: Settings) -> int:
+    question = " ".join(args.question)
+    settings = replace(settings, retrieval=args.retrieval)
+    answer = Engine(settings).ask(question, k=args.k, date_from=args.date_from, date_to=args.date_to,
+                                  sources=args.source or ())
+    if args.json:
+        print(json.dumps(answer.to_dict(), ensure_ascii=False, indent=2))
+    else:
+        print(answer.to_text())
+    return 0
+
+
+def _serve(args: argparse.Namespace, settings: Settings) -> int:
+    from .app import serve  # gradio is heavy; only `serve` pays for importing it
+
+    serve(settings, host=args.host, port=args.port, auth=args.auth, build=not args.no_build)
+    return 0
+
+
+def _eval(args: argparse.Namespace, settings: Settings) -> int:
+    from . import evaluation
+
+    file = Path(args.file)
+    if not file.is_file():
+        raise ValueError(f"{file} does not exist")
+    if args.calibrate:
+        result = evaluation.calibrate(file, settings)
+        print(json.dumps(result, indent=2))
+        _write_json(args.json, result)
+        return 0
+    modes = list(RETRIEVAL_MODES) if args.all_modes else [args.retrieval]
+    results = evaluation.run(file, settings, modes, progress=sys.stderr.isatty())
+    print(evaluation.table(results))
+    _write_json(args.json, results[modes[0]] if len(modes) == 1 else results)
+    return 0
+
+
+def _write_json(path: str | None, data: object) -> None:
+    if path:
+        Path(path).write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")
+        print(f"wrote {path}", file=sys.stderr)
+
+
+def _quiet_libraries() -> None:
+    """Library chatter (deprecations, HTTP logs) hides the one line the user needs."""
+    warnings.filterwarnings("ignore")
+    for name in ("transformers", "sentence_transformers", "httpx", "gradio", "urllib3", "bm25s"):
+        logging.getLogger(name).setLevel(logging.ERROR)
+
+
+def _parser() -> argparse.ArgumentParser:
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--seeds", default="seeds", help="folder of article .txt files (default: seeds)")
+    common.add_argument("--index", default="vectorstore", help="index folder (default: vectorstore)")
+    common.add_argument("--model", help="sentence-transformers model name or folder (default: bundled multilingual-e5-small)")
+
+    parser = argparse.ArgumentParser(prog="rag", description="Answer questions about German news articles with cited sentences.")
+    sub = parser.add_subparsers(required=True, metavar="COMMAND")
+
+    p = sub.add_parser("build", parents=[common], help="index the seeds folder (only what changed)")
+    p.add_argument("--rebuild", action="store_true", help="re-embed every article")
+    p.add_argument("--progress", action="store_true", help="show the progress bar even when not on a terminal")
+    p.set_defaults(run=_build)
+
+    p = sub.add_parser("ask", parents=[common], help="answer a question from the index")
+    p.add_argument("question", nargs="+")
+    p.add_argument("--json", action="store_true", help="print structured JSON")
+    p.add_argument("-k", type=int, default=None, help="number of sources (default: 5)")
+    p.add_argument("--from", dest="date_from", help="only articles from this date (YYYY, YYYY-MM or YYYY-MM-DD)")
+    p.add_argument("--to", dest="date_to", help="only articles up to this date")
+    p.add_argument("--source", action="append", help="only this article file (repeatable)")
+    p.add_argument("--retrieval", choices=RETRIEVAL_MODES, default="hybrid")
+    p.set_defaults(run=_ask)
+
+    p = sub.add_parser("serve", parents=[common], help="update the index, then open the chat in the browser")
+    p.add_argument("--host", default="127.0.0.1")
+    p.add_argument("--port", type=int, default=7860)
+    p.add_argument("--auth", help="user:password for basic auth (or set RAG_AUTH)")
+    p.add_argument("--no-build", action="store_true", help="serve the index as it is")
+    p.set_defaults(run=_serve)
+
+    p = sub.add_parser("eval", parents=[common], help="measure retrieval and answers on a SQuAD-format file")
+    p.add_argument("file")
+    p.add_argument("--retrieval", choices=RETRIEVAL_MODES, default="hybrid")
+    p.add_argument("--all-modes", action="store_true", help="compare dense, bm25, rrf and hybrid")
+    p.add_argument("--calibrate", action="store_true", help="choose the decline threshold instead")
+    p.add_argument("--json", metavar="FILE", help="write the figures as JSON")
+    p.set_defaults(run=_eval)
+    return parser
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,166 @@
+"""Measure retrieval and answers on any SQuAD-format file, through the real build and ask path.
+
+Each paragraph of the file becomes one article in a temporary seeds folder;
+a question's passage is relevant when it comes from the paragraph that holds
+its gold answer. Calibration asks every question against an index of the
+*other* half of the articles too, where it has no answer, to set the
+confidence below which `ask()` declines.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import tempfile
+import time
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+
+from .embedding import Embedder
+from .engine import Engine
+from .settings import Settings
+
+
+@dataclass(frozen=True)
+class Question:
+    text: str
+    answers: tuple[str, ...]
+    article: str  # id of the seed file holding its paragraph
+
+
+def load_squad(path: Path) -> tuple[dict[str, str], list[Question]]:
+    """Paragraph texts by article id, and the questions, from a SQuAD v1 file."""
+    data = json.loads(Path(path).read_text(encoding="utf-8"))
+    if not isinstance(data, dict) or not isinstance(data.get("data"), list):
+        raise ValueError(f"{path} is not a SQuAD-format file (no top-level 'data' list)")
+    paragraphs: dict[str, str] = {}
+    questions: list[Question] = []
+    for a, entry in enumerate(data["data"]):
+        for p, para in enumerate(entry.get("paragraphs", [])):
+            article_id = f"{a:03d}/{p:03d}.txt"
+            paragraphs[article_id] = para["context"]
+            for qa in para.get("qas", []):
+                answers = tuple(x["text"] for x in qa.get("answers", []) if x.get("text"))
+                if answers:
+                    questions.append(Question(qa["question"], answers, article_id))
+    return paragraphs, questions
+
+
+def write_seeds(paragraphs: dict[str, str], folder: Path) -> None:
+    for article_id, text in paragraphs.items():
+        path = folder / article_id
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text, encoding="utf-8")
+
+
+def evaluate(
+    engine: Engine,
+    questions: list[Question],
+    progress: Callable[[int, int], None] | None = None,
+) -> dict[str, Any]:
+    """Ask every question; return figures in the harness's JSON shape."""
+    depth = 10
+    r1 = r5 = mrr = ndcg = first_hit = any_hit = declined = 0.0
+    latencies = []
+    for n, q in enumerate(questions, start=1):
+        ranking: list[str] = []
+        for p in engine.search(q.text, k=max(engine.settings.rerank_depth, depth)):
+            if p.article.id not in ranking:
+                ranking.append(p.article.id)
+        rank = ranking.index(q.article) + 1 if q.article in ranking[:depth] else None
+        r1 += rank == 1
+        r5 += rank is not None and rank <= 5
+        mrr += 1 / rank if rank else 0
+        ndcg += 1 / math.log2(rank + 1) if rank else 0
+
+        started = time.perf_counter()
+        answer = engine.ask(q.text)
+        latencies.append((time.perf_counter() - started) * 1000)
+        declined += answer.declined
+        texts = [" ".join(s.text.split()) for s in answer.sentences]
+        gold = [" ".join(a.split()) for a in q.answers]
+        first_hit += bool(texts) and any(g in texts[0] for g in gold)
+        any_hit += any(g in t for g in gold for t in texts)
+        if progress:
+            progress(n, len(questions))
+    total = max(len(questions), 1)
+    return {
+        "questions": len(questions),
+        "passage": {"R@1": r1 / total, "R@5": r5 / total, "MRR@10": mrr / total, "nDCG@10": ndcg / total},
+        "answer": {"first_sentence_hit": first_hit / total, "answer_hit": any_hit / total, "declined": declined / total},
+        "latency_ms": {"p50": _percentile(latencies, 50), "p95": _percentile(latencies, 95)},
+    }
+
+
+def _percentile(values: list[float], q: float) -> float:
+    return float(np.percentile(values, q)) if values else 0.0
+
+
+def run(
+    squad_file: Path,
+    settings: Settings,
+    modes: list[str],
+    embedder: Embedder | None = None,
+    work_dir: Path | None = None,
+    progress: bool = False,
+) -> dict[str, dict[str, Any]]:
+    """Build a temporary index over the file's paragraphs and evaluate each retrieval mode."""
+    paragraphs, questions = load_squad(squad_file)
+    with tempfile.TemporaryDirectory(prefix="rag-eval-", dir=work_dir) as tmp:
+        seeds = Path(tmp) / "seeds"
+        write_seeds(paragraphs, seeds)
+        base = replace(settings, seeds_dir=seeds, index_dir=Path(tmp) / "index")
+        embedder = embedder or Embedder(base.model, base.model_cache, base.batch_size)
+        Engine(base, embedder).build(progress=progress)
+        return {mode: evaluate(Engine(replace(base, retrieval=mode), embedder), questions) for mode in modes}
+
+
+def calibrate(
+    squad_file: Path,
+    settings: Settings,
+    embedder: Embedder | None = None,
+    work_dir: Path | None = None,
+    max_declined: float = 0.02,
+) -> dict[str, Any]:
+    """Choose `min_confidence`: the highest threshold that declines at most `max_declined` of
+    answerable questions, with how many unanswerable ones (asked of the other half) it declines."""
+    paragraphs, questions = load_squad(squad_file)
+    groups = sorted({a.split("/")[0] for a in paragraphs})
+    halves = [set(groups[0::2]), set(groups[1::2])]
+    positives: list[float] = []
+    negatives: list[float] = []
+    with tempfile.TemporaryDirectory(prefix="rag-calibrate-", dir=work_dir) as tmp:
+        for h, half in enumerate(halves):
+            seeds = Path(tmp) / f"seeds{h}"
+            write_seeds({a: t for a, t in paragraphs.items() if a.split("/")[0] in half}, seeds)
+            s = replace(settings, seeds_dir=seeds, index_dir=Path(tmp) / f"index{h}", min_confidence=-math.inf)
+            embedder = embedder or Embedder(s.model, s.model_cache, s.batch_size)
+            engine = Engine(s, embedder)
+            engine.build()
+            for q in questions:
+                (positives if q.article.split("/")[0] in half else negatives).append(engine.ask(q.text).confidence)
+    pos, neg = np.sort(positives), np.array(negatives)
+    threshold = float(pos[int(math.floor(max_declined * len(pos)))]) if len(pos) else 0.0
+    return {
+        "min_confidence": round(threshold, 4),
+        "answerable_declined": float((pos < threshold).mean()) if len(pos) else 0.0,
+        "unanswerable_declined": float((neg < threshold).mean()) if len(neg) else 0.0,
+        "answerable": len(pos),
+        "unanswerable": len(neg),
+    }
+
+
+def table(results: dict[str, dict[str, Any]]) -> str:
+    """One row per retrieval mode, shares in percent."""
+    header = f"{'mode':<8} {'R@1':>6} {'R@5':>6} {'MRR@10':>7} {'nDCG@10':>8} {'1st-sent':>9} {'answer':>7} {'declined':>9} {'p50 ms':>7} {'p95 ms':>7}"
+    rows = [header, "-" * len(header)]
+    for mode, r in results.items():
+        p, a, t = r["passage"], r["answer"], r["latency_ms"]
+        rows.append(
+            f"{mode:<8} {p['R@1']:>6.3f} {p['R@5']:>6.3f} {p['MRR@10']:>7.3f} {p['nDCG@10']:>8.3f} "
+            f"{a['first_sentence_hit']:>9.3f} {a['answer_hit']:>7.3f} {a['declined']:>9.3f} {t['p50']:>7.1f} {t['p95']:>7.1f}"
+        )
+    return "\n".join(rows) + f"\n({next(iter(results.values()))['questions']} questions)"
