@@ -1,0 +1,195 @@
+"""The Gradio chat: a thin shell over `Engine.ask()` with a sources panel a reader can check.
+
+Every piece of article text and every question is HTML-escaped before it is
+shown; highlights come from the exact character spans `ask()` returns.
+"""
+
+from __future__ import annotations
+
+import html
+import os
+import re
+import sys
+from datetime import datetime
+from functools import partial
+from typing import Any
+
+import gradio as gr
+
+from .answer import Answer, Source
+from .engine import Engine, IndexUnavailable, QuestionError
+from .settings import Settings
+
+EXAMPLES = [
+    "Was sagte Stoltenberg zum NATO-Beitritt?",
+    "Wie viele russische Soldaten wurden getötet oder verwundet?",
+    "Welche Ziele hatte Putin in der Ukraine?",
+]
+EMPTY_PANEL = '<p class="rag-empty">Hier erscheinen die Belegstellen zur Antwort.</p>'
+CSS = """
+.rag-source { border: 1px solid var(--border-color-primary); border-radius: 8px; padding: 10px 12px; margin-bottom: 10px; }
+.rag-source.rag-uncited { opacity: 0.8; }
+.rag-meta { font-size: 0.85em; color: var(--body-text-color-subdued); margin-bottom: 4px; }
+.rag-num { font-weight: 700; color: var(--color-accent); margin-right: 4px; }
+.rag-title { font-weight: 600; margin-bottom: 6px; }
+.rag-passage, .rag-article { white-space: pre-wrap; line-height: 1.5; }
+.rag-article { max-height: 420px; overflow-y: auto; font-size: 0.92em; margin-top: 6px; }
+mark.rag-hl { background: #ffe58a; color: inherit; padding: 0 1px; border-radius: 2px; }
+mark.rag-in-article { background: #dbeafe; color: inherit; }
+.rag-note { font-weight: 600; }
+"""
+# Follow-ups like "Und was sagte er über Russland?" lean on the previous question for their subject.
+_FOLLOW_UP = re.compile(r"^(und|aber|auch|wie|was|warum|wann|wer)?\b.*\b(er|sie|ihm|ihr|ihn|dazu|darüber|davon|dabei|dort|damals)\b",
+                        re.I)
+
+
+def respond(engine: Engine, message: str, history: list[dict[str, Any]], k: float = 5,
+            date_from: str = "", date_to: str = "") -> tuple[str, str]:
+    """One chat turn: the answer as chat markdown and the sources panel as HTML. Never raises."""
+    try:
+        answer = engine.ask(with_context(message, history), k=int(k), date_from=date_from.strip() or None,
+                            date_to=date_to.strip() or None)
+    except QuestionError as err:
+        return str(err), EMPTY_PANEL
+    except IndexUnavailable as err:
+        return (f"Der Index ist nicht verfügbar ({_md(err.reason)}). Bitte im Terminal `{err.command}` ausführen "
+                "und die Seite neu laden."), EMPTY_PANEL
+    except ValueError:
+        return "Der Datumsfilter ist ungültig: bitte JJJJ, JJJJ-MM oder JJJJ-MM-TT angeben.", EMPTY_PANEL
+    return render_answer(answer), render_sources(answer, engine)
+
+
+def with_context(message: str, history: list[dict[str, Any]]) -> str:
+    """A short follow-up with a pronoun gets the previous question prepended, so "er" finds its referent."""
+    previous = [m["content"] for m in history if m.get("role") == "user" and isinstance(m.get("content"), str)]
+    text = " ".join((message or "").split())
+    if previous and text and len(text.split()) <= 10 and _FOLLOW_UP.search(text):
+        return f"{previous[-1]} {text}"
+    return text
+
+
+def render_answer(answer: Answer) -> str:
+    """Chat markdown: verbatim answer sentences with [n] markers, then the cited sources in brief."""
+    blocks = [f"*{_md(n)}*" for n in answer.notices]
+    if answer.declined:
+        blocks.append(f"**{_md(answer.message or '')}**")
+        if answer.sources:
+            blocks.append("Die nächstliegenden Stellen stehen unter „Belege“; sie beantworten die Frage nicht sicher.")
+        return "\n\n".join(blocks)
+    blocks += [f"{_md(s.text)} **[{s.source}]**" for s in answer.sentences]
+    blocks.append("  \n".join(f"*[{s.id}] {_md(_cite(s))}*" for s in answer.sources if s.cited))
+    return "\n\n".join(blocks)
+
+
+def render_sources(answer: Answer, engine: Engine) -> str:
+    """The sources panel: each passage with its answer sentences highlighted, and the whole article on click."""
+    if not answer.sources:
+        return '<p class="rag-empty">Keine passenden Stellen gefunden.</p>'
+    shown = answer.sources if answer.declined else [s for s in answer.sources if s.cited]
+    parts = []
+    if answer.declined:
+        parts.append(f'<p class="rag-note">{html.escape(answer.message or "")} Am nächsten kamen diese Stellen:</p>')
+    for s in shown:
+        article = engine.article(s.article)
+        title = f'<div class="rag-title">{html.escape(s.title)}</div>' if s.title else ""
+        parts.append(
+            f'<div class="rag-source{"" if s.cited else " rag-uncited"}" id="quelle-{s.id}" data-source="{s.id}">'
+            f'<div class="rag-meta"><span class="rag-num">[{s.id}]</span>{html.escape(_cite(s))}</div>{title}'
+            f'<div class="rag-passage">{_marked(article.text, s.start, s.end, s.highlights, "rag-hl")}</div>'
+            f'<details><summary>Ganzen Artikel anzeigen</summary><div class="rag-article">'
+            f'{_marked(article.text, 0, len(article.text), ((s.start, s.end),), "rag-in-article")}</div></details></div>'
+        )
+    return "\n".join(parts)
+
+
+def _cite(s: Source) -> str:
+    heading = f" · {s.heading}" if s.heading else ""
+    return f"{s.article} · {s.date or 'Datum unbekannt'} · Absatz {s.paragraph}{heading}"
+
+
+def _marked(text: str, start: int, end: int, spans: tuple[tuple[int, int], ...], css: str) -> str:
+    """`text[start:end]`, escaped, with `spans` (absolute offsets) wrapped in <mark>."""
+    out, pos = [], start
+    for s, e in sorted(spans):
+        s, e = max(s, pos), min(e, end)
+        if s >= e:
+            continue
+        out += [html.escape(text[pos:s]), f'<mark class="{css}">', html.escape(text[s:e]), "</mark>"]
+        pos = e
+    out.append(html.escape(text[pos:end]))
+    return "".join(out)
+
+
+def _md(text: str) -> str:
+    """Article text as literal chat text: HTML-escaped, markdown syntax backslash-escaped."""
+    return re.sub(r"([\\`*_\[\]{}#+|>~!-])", r"\\\1", html.escape(text, quote=False))
+
+
+def status_line(engine: Engine) -> str:
+    try:
+        s = engine.status()
+    except IndexUnavailable as err:
+        return f"Kein nutzbarer Index – im Terminal `{err.command}` ausführen."
+    created = datetime.fromisoformat(s.created).astimezone().strftime("%Y-%m-%d %H:%M")
+    return (f"{s.articles} Artikel · {s.chunks} Abschnitte · Index vom {created} · "
+            f"Modell: {html.escape(s.model)}")
+
+
+def build_ui(engine: Engine) -> gr.Blocks:
+    with gr.Blocks(title="Nachrichten-Recherche", fill_height=True) as demo:
+        gr.Markdown("## Nachrichten-Recherche\nFragen zu den Artikeln stellen – jede Antwort besteht aus "
+                    "wörtlichen Sätzen der Artikel, mit Beleg.")
+        status = gr.Markdown(status_line(engine), elem_id="rag-status")
+        with gr.Row(equal_height=False):
+            with gr.Column(scale=3):
+                sources = gr.HTML(EMPTY_PANEL, elem_id="rag-sources", render=False)
+                with gr.Accordion("Einstellungen", open=False, render=False) as settings_box:
+                    k = gr.Slider(1, 10, value=engine.settings.sources, step=1, label="Anzahl der Quellen")
+                    date_from = gr.Textbox(label="Datum von", placeholder="z. B. 2023 oder 2023-12")
+                    date_to = gr.Textbox(label="Datum bis", placeholder="z. B. 2024-06-30")
+                gr.ChatInterface(
+                    partial(respond, engine),
+                    chatbot=gr.Chatbot(label="Antwort", elem_id="rag-chat", height=560,
+                                       placeholder="Stellen Sie eine Frage zu den Artikeln."),
+                    textbox=gr.Textbox(placeholder="Frage eingeben, z. B. „Was sagte Stoltenberg zum NATO-Beitritt?“",
+                                       elem_id="rag-question", submit_btn="Fragen", stop_btn=False),
+                    additional_inputs=[k, date_from, date_to],
+                    additional_inputs_accordion=settings_box,
+                    additional_outputs=[sources],
+                    examples=[[e, engine.settings.sources, "", ""] for e in EXAMPLES],
+                    examples_label="Beispielfragen",
+                    api_name="chat",
+                    concurrency_limit=2,
+                    fill_height=False,
+                )
+            with gr.Column(scale=2):
+                gr.Markdown("### Belege")
+                sources.render()
+        demo.load(lambda: status_line(engine), outputs=status, api_visibility="private")
+    return demo
+
+
+def serve(settings: Settings, host: str = "127.0.0.1", port: int = 7860, auth: str | None = None,
+          build: bool = True) -> None:
+    """Update the index, load the model once, then serve until interrupted."""
+    from .cli import print_report
+
+    engine = Engine(settings)
+    if build:
+        print_report(engine.build(progress=True))
+    engine.embedder.encode_queries(["Aufwärmen"])  # load the model now, not on the first question
+    print(f"Chat: http://{host}:{port}", file=sys.stderr)
+    launch(build_ui(engine), host, port, auth or os.environ.get("RAG_AUTH"))
+
+
+def launch(demo: gr.Blocks, host: str = "127.0.0.1", port: int = 7860, auth: str | None = None,
+           block: bool = True) -> gr.Blocks:
+    """Serve `demo` locally and offline (no share link, no analytics); `block=False` returns at once (tests)."""
+    if auth and ":" not in auth:
+        raise ValueError("--auth / RAG_AUTH must look like user:password")
+    demo.queue(default_concurrency_limit=2).launch(
+        server_name=host, server_port=port, share=False, show_error=False, quiet=True,
+        auth=tuple(auth.split(":", 1)) if auth else None, css=CSS,
+        footer_links=[], ssr_mode=False, prevent_thread_lock=not block,
+    )
+    return demo
