@@ -14,6 +14,13 @@ from rag.engine import Engine
 from rag.settings import Settings
 
 
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Tests that need the embedding model are slow: mark them so `-m "not model"` gives a quick run."""
+    for item in items:
+        if {"embedder", "engine"} & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.model)
+
+
 @pytest.fixture
 def settings(tmp_path: Path) -> Settings:
     (tmp_path / "seeds").mkdir()
@@ -33,6 +40,22 @@ def gnad_rows() -> list[tuple[str, str]]:
     return gnad_articles(12)
 
 
+# Two dated articles written for the tests: one to filter by date and source, one quoting HTML that must
+# be shown as text (a security story is exactly where such snippets appear in real news).
+ENERGY = """date 2024-03-15 Die Strompreise für Haushalte sind im Februar deutlich gesunken.
+
+Nach Angaben des Vergleichsportals zahlen Neukunden im Schnitt 27 Cent pro Kilowattstunde. Ein Jahr zuvor waren es noch 41 Cent.
+
+Verbraucherschützer raten dazu, alte Verträge zu prüfen. "Wer wechselt, spart oft mehrere hundert Euro im Jahr", sagte die Sprecherin der Verbraucherzentrale.
+"""
+HTML_STORY = """date 2024-05 Eine Sicherheitslücke in einem Gästebuch-Plugin erlaubt das Einschleusen von Skripten.
+
+Angreifer konnten Einträge wie <script>alert("gehackt")</script> speichern, die beim Lesen ausgeführt wurden. Auch der Eintrag <img src=x onerror=alert(1)> löste den Fehler aus.
+
+Der Hersteller hat die Lücke nach eigenen Angaben inzwischen geschlossen.
+"""
+
+
 def small_corpus(folder: Path, gnad_rows: list[tuple[str, str]], n: int = 4) -> None:
     """The seed article plus `n` real 10kGNAD articles."""
     folder.mkdir(parents=True, exist_ok=True)
@@ -41,10 +64,12 @@ def small_corpus(folder: Path, gnad_rows: list[tuple[str, str]], n: int = 4) -> 
 
 
 @pytest.fixture(scope="session")
-def engine(tmp_path_factory: pytest.TempPathFactory, embedder: Embedder, gnad_rows) -> Engine:
-    """A built index over the seed and four 10kGNAD articles, shared by read-only tests."""
+def engine(tmp_path_factory: pytest.TempPathFactory, embedder: Embedder) -> Engine:
+    """A built index over the seed and (when ../shared is there) four 10kGNAD articles, for read-only tests."""
     root = tmp_path_factory.mktemp("corpus")
-    small_corpus(root / "seeds", gnad_rows)
+    small_corpus(root / "seeds", gnad_articles(4) if GNAD.exists() else [])
+    (root / "seeds" / "100_strompreise.txt").write_text(ENERGY, encoding="utf-8")
+    (root / "seeds" / "101_sicherheitsluecke.txt").write_text(HTML_STORY, encoding="utf-8")
     e = Engine(replace(Settings(), seeds_dir=root / "seeds", index_dir=root / "index"), embedder)
     e.build()
     return e
