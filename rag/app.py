@@ -43,12 +43,12 @@ _FOLLOW_UP = re.compile(r"^(und|aber|auch|wie|was|warum|wann|wer)?\b.*\b(er|sie|
                         re.I)
 
 
-def respond(engine: Engine, message: str, history: list[dict[str, Any]], k: float = 5,
-            date_from: str = "", date_to: str = "") -> tuple[str, str]:
+def respond(engine: Engine, message: str, history: list[dict[str, Any]], k: float | None = None,
+            date_from: str | None = None, date_to: str | None = None) -> tuple[str, str]:
     """One chat turn: the answer as chat markdown and the sources panel as HTML. Never raises."""
     try:
-        answer = engine.ask(with_context(message, history), k=int(k), date_from=date_from.strip() or None,
-                            date_to=date_to.strip() or None)
+        answer = engine.ask(with_context(message, history), k=int(k) if k else None,
+                            date_from=(date_from or "").strip() or None, date_to=(date_to or "").strip() or None)
     except QuestionError as err:
         return str(err), EMPTY_PANEL
     except IndexUnavailable as err:
@@ -143,10 +143,10 @@ def build_ui(engine: Engine) -> gr.Blocks:
         with gr.Row(equal_height=False):
             with gr.Column(scale=3):
                 sources = gr.HTML(EMPTY_PANEL, elem_id="rag-sources", render=False)
-                with gr.Accordion("Einstellungen", open=False, render=False) as settings_box:
-                    k = gr.Slider(1, 10, value=engine.settings.sources, step=1, label="Anzahl der Quellen")
-                    date_from = gr.Textbox(label="Datum von", placeholder="z. B. 2023 oder 2023-12")
-                    date_to = gr.Textbox(label="Datum bis", placeholder="z. B. 2024-06-30")
+                # ChatInterface renders these inside the accordion below the chat
+                k = gr.Slider(1, 10, value=engine.settings.sources, step=1, label="Anzahl der Quellen", render=False)
+                date_from = gr.Textbox(label="Datum von", placeholder="z. B. 2023 oder 2023-12", render=False)
+                date_to = gr.Textbox(label="Datum bis", placeholder="z. B. 2024-06-30", render=False)
                 gr.ChatInterface(
                     partial(respond, engine),
                     chatbot=gr.Chatbot(label="Antwort", elem_id="rag-chat", height=560,
@@ -154,10 +154,9 @@ def build_ui(engine: Engine) -> gr.Blocks:
                     textbox=gr.Textbox(placeholder="Frage eingeben, z. B. „Was sagte Stoltenberg zum NATO-Beitritt?“",
                                        elem_id="rag-question", submit_btn="Fragen", stop_btn=False),
                     additional_inputs=[k, date_from, date_to],
-                    additional_inputs_accordion=settings_box,
+                    additional_inputs_accordion=gr.Accordion("Einstellungen", open=False, render=False),
                     additional_outputs=[sources],
-                    examples=[[e, engine.settings.sources, "", ""] for e in EXAMPLES],
-                    examples_label="Beispielfragen",
+                    examples=[[e] for e in EXAMPLES],  # message only: shown as clickable bubbles in the empty chat
                     api_name="chat",
                     concurrency_limit=2,
                     fill_height=False,
