@@ -62,19 +62,11 @@ def evaluate(
     progress: Callable[[int, int], None] | None = None,
 ) -> dict[str, Any]:
     """Ask every question; return figures in the harness's JSON shape."""
-    depth = 10
-    r1 = r5 = mrr = ndcg = first_hit = any_hit = declined = 0.0
+    rankings: list[list[str]] = []
+    first_hit = any_hit = declined = 0.0
     latencies = []
     for n, q in enumerate(questions, start=1):
-        ranking: list[str] = []
-        for p in engine.search(q.text, k=max(engine.settings.rerank_depth, depth)):
-            if p.article.id not in ranking:
-                ranking.append(p.article.id)
-        rank = ranking.index(q.article) + 1 if q.article in ranking[:depth] else None
-        r1 += rank == 1
-        r5 += rank is not None and rank <= 5
-        mrr += 1 / rank if rank else 0
-        ndcg += 1 / math.log2(rank + 1) if rank else 0
+        rankings.append([p.article.id for p in engine.search(q.text, k=max(engine.settings.rerank_depth, 10))])
 
         started = time.perf_counter()
         answer = engine.ask(q.text)
@@ -89,10 +81,27 @@ def evaluate(
     total = max(len(questions), 1)
     return {
         "questions": len(questions),
-        "passage": {"R@1": r1 / total, "R@5": r5 / total, "MRR@10": mrr / total, "nDCG@10": ndcg / total},
+        "passage": passage_metrics(rankings, [q.article for q in questions]),
         "answer": {"first_sentence_hit": first_hit / total, "answer_hit": any_hit / total, "declined": declined / total},
         "latency_ms": {"p50": _percentile(latencies, 50), "p95": _percentile(latencies, 95)},
     }
+
+
+def passage_metrics(rankings: list[list[str]], gold: list[str], depth: int = 10) -> dict[str, float]:
+    """R@1, R@5, MRR@10 and nDCG@10 of article rankings (best first) against one relevant article each.
+
+    Shared with the benchmarks, so the baseline is scored by exactly the same rules.
+    """
+    r1 = r5 = mrr = ndcg = 0.0
+    for ranking, relevant in zip(rankings, gold):
+        top = list(dict.fromkeys(ranking))[:depth]
+        rank = top.index(relevant) + 1 if relevant in top else None
+        r1 += rank == 1
+        r5 += rank is not None and rank <= 5
+        mrr += 1 / rank if rank else 0
+        ndcg += 1 / math.log2(rank + 1) if rank else 0
+    total = max(len(gold), 1)
+    return {"R@1": r1 / total, "R@5": r5 / total, "MRR@10": mrr / total, "nDCG@10": ndcg / total}
 
 
 def _percentile(values: list[float], q: float) -> float:

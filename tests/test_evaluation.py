@@ -60,3 +60,10 @@ def test_run_reports_every_figure_in_the_documented_shape(squad_file, embedder, 
     assert r["passage"]["R@1"] == 1.0  # four distinct, easy paragraphs
     assert r["answer"]["answer_hit"] >= r["answer"]["first_sentence_hit"] >= 0.75
     assert "R@1" in evaluation.table(results) and "bm25" in evaluation.table(results)
+
+
+def test_passage_metrics():
+    rankings = [["a", "b"], ["b", "b", "a"], ["c"], []]
+    m = evaluation.passage_metrics(rankings, ["a", "a", "a", "a"])
+    assert m["R@1"] == 0.25 and m["R@5"] == 0.5
+    assert m["MRR@10"] == pytest.approx((1 + 0.5) / 4)  # duplicates do not push the gold article down
