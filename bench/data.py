@@ -4,13 +4,21 @@ from __future__ import annotations
 
 import csv
 import os
+from dataclasses import replace
 from pathlib import Path
+
+from rag.settings import Settings
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED = Path(os.environ.get("RAG_SHARED_DIR", ROOT.parent / "shared"))
 GNAD = SHARED / "data" / "10kgnad" / "test.csv"
 XQUAD = SHARED / "data" / "xquad-de" / "xquad.de.dev.json"
 SEED = ROOT / "seeds" / "000_51d543a782ed1e65.txt"
+WORK = ROOT / "bench" / ".work"  # the benchmark index over 10kGNAD, shared by build, query and load
+
+
+def gnad_settings() -> Settings:
+    return replace(Settings(), seeds_dir=WORK / "seeds", index_dir=WORK / "index")
 
 
 def gnad_articles(limit: int | None = None) -> list[tuple[str, str]]:

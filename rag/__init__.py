@@ -11,3 +11,16 @@ os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 __version__ = "0.1.0"
+
+
+def __getattr__(name: str):
+    """`from rag import Engine, Settings` without importing the model stack for every submodule."""
+    if name == "Engine":
+        from .engine import Engine
+
+        return Engine
+    if name == "Settings":
+        from .settings import Settings
+
+        return Settings
+    raise AttributeError(name)
