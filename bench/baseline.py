@@ -65,10 +65,10 @@ def main() -> None:
 
         job = {
             "model_path": str(materialize(Settings().model_cache)),
-            "gnad": {"chunks": [{"text": c.text, "article": c.article_id} for c in gnad.chunks if c.article_id != held_back],
-                     "extra": [{"text": c.text, "article": c.article_id} for c in gnad.chunks if c.article_id == held_back]},
+            "gnad": {"chunks": [{"text": c.embed_text, "article": c.article_id} for c in gnad.chunks if c.article_id != held_back],
+                     "extra": [{"text": c.embed_text, "article": c.article_id} for c in gnad.chunks if c.article_id == held_back]},
             "queries": questions,
-            "xquad": {"chunks": [{"text": c.text, "article": c.article_id} for c in xchunks],
+            "xquad": {"chunks": [{"text": c.embed_text, "article": c.article_id} for c in xchunks],
                       "questions": [q.text for q in squad]},
         }
         job_file, out_file = Path(tmp) / "job.json", Path(tmp) / "out.json"

@@ -183,15 +183,21 @@ class Composer:
         return 0.5 * (top.dense + best_sentence) + 0.3 * coverage
 
     def _select(self, candidates: list[_Candidate]) -> list[_Candidate]:
-        """Maximal marginal relevance: good sentences that do not repeat each other."""
+        """Maximal marginal relevance: good sentences that do not repeat each other.
+
+        The penalty is light (0.1) because sentence vectors pooled from one passage are alike by
+        construction; a hard similarity cut-off pushed answers out in favour of weaker passages
+        (measured on XQuAD-de dev: answer hit 0.84 with a 0.97 cut-off, 0.91 without). Verbatim
+        repeats (the same agency sentence in two articles) are still skipped.
+        """
         chosen = [candidates[0]]
-        pool = list(candidates[1:])
+        seen = {_normalized(candidates[0])}
+        pool = candidates[1:]
         while pool and len(chosen) < self.settings.answer_sentences:
-            def mmr(c: _Candidate) -> float:
-                return c.score - 0.5 * max(float(c.vector @ x.vector) for x in chosen)
-            nxt = max(pool, key=mmr)
+            nxt = max(pool, key=lambda c: c.score - 0.1 * max(float(c.vector @ x.vector) for x in chosen))
             pool.remove(nxt)
-            if max(float(nxt.vector @ x.vector) for x in chosen) < 0.97:
+            if _normalized(nxt) not in seen:
+                seen.add(_normalized(nxt))
                 chosen.append(nxt)
         return chosen
 
@@ -246,6 +252,10 @@ def _predecessor(c: _Candidate, chosen: list[_Candidate]) -> _Candidate | None:
         return None
     vector = c.vector
     return _Candidate(c.passage_rank, c.passage, s, e, c.dense, 0.0, c.score, vector)
+
+
+def _normalized(c: _Candidate) -> str:
+    return " ".join(c.passage.article.text[c.start : c.end].split())
 
 
 def _overlap(sentence_tokens: list[str], terms: list[str]) -> float:

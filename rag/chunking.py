@@ -56,7 +56,7 @@ class Chunker:
     the original text.
     """
 
-    def __init__(self, chunk_size: int = 500, chunk_overlap: int = 100, title_prefix: bool = True) -> None:
+    def __init__(self, chunk_size: int = 500, chunk_overlap: int = 100, title_prefix: bool = False) -> None:
         self.chunk_size = chunk_size
         self.chunk_overlap = chunk_overlap
         self.title_prefix = title_prefix

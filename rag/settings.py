@@ -37,7 +37,7 @@ class Settings:
     # chunking (part of the index manifest: changing it triggers a full rebuild)
     chunk_size: int = 500
     chunk_overlap: int = 100
-    title_prefix: bool = True
+    title_prefix: bool = False  # prefixing the lead's first sentence cost 1.2 points dense R@1 on XQuAD-de dev
 
     # retrieval
     retrieval: RetrievalMode = "hybrid"

@@ -29,7 +29,7 @@ def test_chunks_respect_size_and_sentence_boundaries(seed):
 
 
 def test_chunks_never_cross_headings_or_include_captions(seed):
-    chunks = Chunker(2000, 0).split(seed)
+    chunks = Chunker(2000, 0, title_prefix=True).split(seed)
     assert not any("Im Video" in c.text for c in chunks)
     assert not any("Russland zahlt hohen Preis" in c.text for c in chunks)
     under = [c for c in chunks if "300.000" in c.text]
