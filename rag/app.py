@@ -122,7 +122,8 @@ def _marked(text: str, start: int, end: int, spans: tuple[tuple[int, int], ...],
 
 def _md(text: str) -> str:
     """Article text as literal chat text: HTML-escaped, markdown syntax backslash-escaped."""
-    return re.sub(r"([\\`*_\[\]{}#+|>~!-])", r"\\\1", html.escape(text, quote=False))
+    escaped = re.sub(r"([\\`*_\[\]#|~])", r"\\\1", html.escape(text, quote=False))
+    return re.sub(r"^([-+])", r"\\\1", escaped)  # a leading "-" or "+" would start a list
 
 
 def status_line(engine: Engine) -> str:

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from rag.app import EMPTY_PANEL, EXAMPLES, build_ui, launch, respond, status_line, with_context
+from rag.app import EMPTY_PANEL, EXAMPLES, _md, build_ui, launch, respond, status_line, with_context
 from rag.engine import Engine
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -26,6 +26,11 @@ def test_article_html_is_shown_as_text(engine):
     assert 'class="rag-hl"' in panel  # the answer sentence is still highlighted inside the escaped text
 
 
+def test_article_text_is_literal_in_chat_markdown():
+    assert _md("- Preis: 5 *Euro* [Link](x) <b>fett</b> NATO-Staaten") == (
+        "\\- Preis: 5 \\*Euro\\* \\[Link\\](x) &lt;b&gt;fett&lt;/b&gt; NATO-Staaten")
+
+
 def test_question_html_is_never_echoed_raw(engine):
     for question in ['<script>alert("x")</script> Was sagte Stoltenberg?', "<img src=x onerror=alert(1)> NATO"]:
         markdown, panel = respond(engine, question, [])
@@ -36,7 +41,7 @@ def test_answer_markdown_cites_and_panel_highlights_exact_spans(engine):
     markdown, panel = respond(engine, STOLTENBERG, [])
     answer = engine.ask(STOLTENBERG)
     assert markdown.startswith("Stoltenberg sei sich absolut sicher") and "**[1]**" in markdown
-    assert "000\\_51d543a782ed1e65.txt · 2023\\-12 · Absatz 3" in markdown
+    assert "000\\_51d543a782ed1e65.txt · 2023-12 · Absatz 3" in markdown
     first = answer.sentences[0]
     assert f'<mark class="rag-hl">{first.text}</mark>' in panel
     assert 'id="quelle-1"' in panel and "Ganzen Artikel anzeigen" in panel
@@ -151,3 +156,21 @@ def test_browser_asks_and_shows_cited_highlighted_source(server):
         assert page.title() != "gehackt"
         browser.close()
     assert outside == [], f"the page fetched from outside localhost: {outside[:5]}"
+
+
+def test_basic_auth_guards_the_app(engine):
+    from gradio_client import Client
+
+    port = _free_port()
+    demo = launch(build_ui(engine), port=port, auth="redaktion:geheim", block=False)
+    try:
+        url = f"http://127.0.0.1:{port}/"
+        with pytest.raises(Exception):
+            Client(url, verbose=False)
+        markdown, _ = Client(url, auth=("redaktion", "geheim"), verbose=False).predict(
+            STOLTENBERG, 5, "", "", api_name="/chat")
+        assert "NATO-Beitritts" in markdown
+    finally:
+        demo.close()
+    with pytest.raises(ValueError, match="user:password"):
+        launch(build_ui(engine), port=_free_port(), auth="nur-ein-wort", block=False)
