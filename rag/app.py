@@ -17,6 +17,7 @@ from typing import Any
 import gradio as gr
 
 from .answer import Answer, Source
+from .corpus import Article
 from .engine import Engine, IndexUnavailable, QuestionError
 from .settings import Settings
 
@@ -97,9 +98,15 @@ def render_sources(answer: Answer, engine: Engine) -> str:
             f'<div class="rag-meta"><span class="rag-num">[{s.id}]</span>{html.escape(_cite(s))}</div>{title}'
             f'<div class="rag-passage">{_marked(article.text, s.start, s.end, s.highlights, "rag-hl")}</div>'
             f'<details><summary>Ganzen Artikel anzeigen</summary><div class="rag-article">'
-            f'{_marked(article.text, 0, len(article.text), ((s.start, s.end),), "rag-in-article")}</div></details></div>'
+            f'{_marked(article.text, _body_start(article), len(article.text), ((s.start, s.end),), "rag-in-article")}'
+            f'</div></details></div>'
         )
     return "\n".join(parts)
+
+
+def _body_start(article: Article) -> int:
+    """Where the article's text begins: the "date …" marker is shown in the meta line instead."""
+    return article.paragraphs[0].start if article.paragraphs else 0
 
 
 def _cite(s: Source) -> str:
