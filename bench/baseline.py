@@ -51,10 +51,9 @@ def main() -> None:
     gnad = store.load(engine.settings.index_dir)
     held_back = gnad.chunks[-1].article_id  # the baseline "adds" this article by rebuilding
     questions = benchmark_questions(200)
-    _, squad = evaluation.load_squad(XQUAD)
+    paragraphs, squad = evaluation.load_squad(XQUAD)
 
     with tempfile.TemporaryDirectory(prefix="rag-baseline-") as tmp:
-        paragraphs, _ = evaluation.load_squad(XQUAD)
         evaluation.write_seeds(paragraphs, Path(tmp) / "seeds")
         xsettings = replace(Settings(), seeds_dir=Path(tmp) / "seeds", index_dir=Path(tmp) / "index")
         xengine = Engine(xsettings, engine.embedder)

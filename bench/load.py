@@ -69,8 +69,10 @@ def _level(url: str, n: int, seconds: float, questions: list[str]) -> dict:
             except Exception:  # any failure counts; the target is zero
                 ok = False
             with lock:
-                latencies.append((time.perf_counter() - t) * 1000) if ok else None
-                errors[0] += not ok
+                if ok:
+                    latencies.append((time.perf_counter() - t) * 1000)
+                else:
+                    errors[0] += 1
             j += n
 
     started = time.perf_counter()

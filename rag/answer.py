@@ -196,8 +196,9 @@ class Composer:
         while pool and len(chosen) < self.settings.answer_sentences:
             nxt = max(pool, key=lambda c: c.score - 0.1 * max(float(c.vector @ x.vector) for x in chosen))
             pool.remove(nxt)
-            if _normalized(nxt) not in seen:
-                seen.add(_normalized(nxt))
+            text = _normalized(nxt)
+            if text not in seen:
+                seen.add(text)
                 chosen.append(nxt)
         return chosen
 

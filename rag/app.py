@@ -40,8 +40,7 @@ mark.rag-in-article { background: #dbeafe; color: inherit; }
 .rag-note { font-weight: 600; }
 """
 # Follow-ups like "Und was sagte er über Russland?" lean on the previous question for their subject.
-_FOLLOW_UP = re.compile(r"^(und|aber|auch|wie|was|warum|wann|wer)?\b.*\b(er|sie|ihm|ihr|ihn|dazu|darüber|davon|dabei|dort|damals)\b",
-                        re.I)
+_FOLLOW_UP = re.compile(r"\b(er|sie|ihm|ihr|ihn|dazu|darüber|davon|dabei|dort|damals)\b", re.I)
 
 
 def respond(engine: Engine, message: str, history: list[dict[str, Any]], k: float | None = None,
