@@ -143,25 +143,24 @@ class Composer:
         self.analyzer = analyzer
         self.lexical = lexical
 
-    def compose(self, query: Query, passages: list[Passage], sentence_vectors: list[np.ndarray]) -> Answer:
-        """Answer `query` from `passages` (best first); `sentence_vectors[i]` belong to passage i."""
+    def compose(self, query: Query, passages: list[Passage]) -> Answer:
+        """Answer `query` from `passages` (best first)."""
         if not passages:
             return Answer(query.text, True, (), (), 0.0, DECLINE_MESSAGE)
         terms = sorted(set(query.tokens))
         weights = self.lexical.idf(terms) if terms else np.zeros(0, np.float32)
-        candidates = self._candidates(query, terms, weights, passages, sentence_vectors)
+        candidates = self._candidates(query, terms, passages)
         confidence = self._confidence(passages[0], candidates, terms, weights)
         if confidence < self.settings.min_confidence or not candidates:
             return Answer(query.text, True, (), tuple(self._sources(passages, {})), confidence, DECLINE_MESSAGE)
         chosen = self._select(candidates)
         return self._answer(query, passages, chosen, confidence)
 
-    def _candidates(self, query: Query, terms: list[str], weights: np.ndarray, passages: list[Passage],
-                    sentence_vectors: list[np.ndarray]) -> list[_Candidate]:
+    def _candidates(self, query: Query, terms: list[str], passages: list[Passage]) -> list[_Candidate]:
         speakers = _speakers(query.text)
         best_passage = passages[0].score
         seen: dict[tuple[str, int, int], _Candidate] = {}
-        for rank, (p, vectors) in enumerate(zip(passages, sentence_vectors)):
+        for rank, p in enumerate(passages):
             mentions_speaker = any(name in p.chunk.embed_text for name in speakers)
             for j, (s, e) in enumerate(p.chunk.sentences):
                 key = (p.article.id, s, e)
@@ -169,7 +168,7 @@ class Composer:
                     continue
                 text = p.article.text[s:e]
                 coverage = _overlap(self.analyzer(text), terms)
-                c = _Candidate(rank, p, s, e, float(p.sentence_scores[j]), coverage, vector=vectors[j])
+                c = _Candidate(rank, p, s, e, float(p.sentence_scores[j]), coverage, vector=p.sentence_vectors[j])
                 c.score = c.dense + 0.1 * coverage - 0.25 * (best_passage - p.score)
                 if mentions_speaker and _is_speech(text):
                     c.score += 0.03

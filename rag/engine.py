@@ -92,8 +92,7 @@ class Engine:
         embedded = time.perf_counter()
         passages = retriever.retrieve(query, k=k or self.settings.sources, filters=filters)
         retrieved = time.perf_counter()
-        vectors = [retriever.store.chunk_sentence_vectors(p.index) for p in passages]
-        answer = composer.compose(query, passages, vectors)
+        answer = composer.compose(query, passages)
         if filters.active and not passages:
             notices.append("Kein Artikel passt zu den gewählten Filtern.")
         done = time.perf_counter()

@@ -15,7 +15,7 @@ import tempfile
 import time
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 
@@ -56,16 +56,12 @@ def write_seeds(paragraphs: dict[str, str], folder: Path) -> None:
         path.write_text(text, encoding="utf-8")
 
 
-def evaluate(
-    engine: Engine,
-    questions: list[Question],
-    progress: Callable[[int, int], None] | None = None,
-) -> dict[str, Any]:
+def evaluate(engine: Engine, questions: list[Question]) -> dict[str, Any]:
     """Ask every question; return figures in the harness's JSON shape."""
     rankings: list[list[str]] = []
     first_hit = any_hit = declined = 0.0
     latencies = []
-    for n, q in enumerate(questions, start=1):
+    for q in questions:
         rankings.append([p.article.id for p in engine.search(q.text, k=max(engine.settings.rerank_depth, 10))])
 
         started = time.perf_counter()
@@ -76,8 +72,6 @@ def evaluate(
         gold = [" ".join(a.split()) for a in q.answers]
         first_hit += bool(texts) and any(g in texts[0] for g in gold)
         any_hit += any(g in t for g in gold for t in texts)
-        if progress:
-            progress(n, len(questions))
     total = max(len(questions), 1)
     return {
         "questions": len(questions),
@@ -163,7 +157,7 @@ def calibrate(
 
 
 def table(results: dict[str, dict[str, Any]]) -> str:
-    """One row per retrieval mode, shares in percent."""
+    """One row per retrieval mode; shares as fractions, as in the JSON."""
     header = f"{'mode':<8} {'R@1':>6} {'R@5':>6} {'MRR@10':>7} {'nDCG@10':>8} {'1st-sent':>9} {'answer':>7} {'declined':>9} {'p50 ms':>7} {'p95 ms':>7}"
     rows = [header, "-" * len(header)]
     for mode, r in results.items():

@@ -71,13 +71,13 @@ def _period(date: str) -> tuple[str, str]:
 class Passage:
     """A retrieved chunk with the scores that ranked it and its sentences' similarity to the question."""
 
-    index: int  # position in the store's chunk list
     chunk: Chunk
     article: Article
     score: float  # the ranking score of the retrieval mode
     dense: float  # cosine of question and passage
     lexical: float  # BM25 score divided by the best BM25 score for this question
     sentence_scores: np.ndarray  # cosine of question and each of chunk.sentences
+    sentence_vectors: np.ndarray  # one vector per chunk sentence, for the answer composer
 
 
 @dataclass(frozen=True)
@@ -137,7 +137,8 @@ class Retriever:
         limit = self.settings.rerank_depth if mode == "hybrid" else k
         for rank, i in enumerate(ranked[: max(limit, k)]):
             dense = float(self._vectors[i] @ query.vector)
-            sentences = self.store.chunk_sentence_vectors(i) @ query.vector
+            sentence_vectors = self.store.chunk_sentence_vectors(i)
+            sentences = sentence_vectors @ query.vector
             if mode == "hybrid":
                 score = (self.settings.weight_passage * dense
                          + self.settings.weight_sentence * (float(sentences.max()) if len(sentences) else dense)
@@ -148,8 +149,8 @@ class Retriever:
                 score = float(lexical[i])
             else:
                 score = 1.0 / (rank + 1)
-            passages.append(Passage(i, self.store.chunks[i], self._articles[self._chunk_article[i]], score, dense,
-                                    float(lexical_norm[i]), sentences))
+            passages.append(Passage(self.store.chunks[i], self._articles[self._chunk_article[i]], score, dense,
+                                    float(lexical_norm[i]), sentences, sentence_vectors))
         passages.sort(key=lambda p: -p.score)
         return passages[:k]
 
