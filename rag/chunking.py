@@ -16,7 +16,7 @@ from langchain_text_splitters import RecursiveCharacterTextSplitter, TextSplitte
 from .corpus import Article, Paragraph
 from .sentences import sentence_spans
 
-SPLITTER_VERSION = 1  # part of the index manifest: bump when chunk boundaries change
+SPLITTER_VERSION = 2  # part of the index manifest: bump when chunk boundaries change
 
 
 @dataclass(frozen=True)

@@ -13,10 +13,10 @@ import re
 # Words that end in a period without ending the sentence (compared without the period).
 ABBREVIATIONS = frozenset(
     """
-    abb abs abt adr akad allg anh anm art aufl bd bde bearb beil bes betr bez bspw bzgl bzw ca chr dgl
+    abb abs abt adr akad al allg anh anm art aufl bd bde bearb beil bes betr bez bspw bzgl bzw ca chr dgl
     dipl dr dt ebd ehem eig engl entspr erg ev evtl exkl fa fam ff fig frl frz gebr gegr gem ggf ggü
     hbf hl hr hrn hrsg inkl insb int jh jhd jhdt jr kap kath kfm kl kr lfd lt mind min mio mod mr mrd
-    mrs ms nachf nr od o.ä österr pkt pl prof rd rel resp röm sek sen sog spr st stellv str std stv sr
+    mrs ms nachf nr od o.ä österr pkt pl prof rd rel resp rev röm sek sen sog spr st stellv str std stv sr
     tel tsd ua urspr vgl vs wg zb zit zt zzgl jan feb febr mär apr jun jul aug sep sept okt nov dez
     """.split()
 )

@@ -11,6 +11,17 @@ def test_abbreviations_dates_and_ordinals_do_not_end_sentences():
     ]
 
 
+def test_citations_and_titles_do_not_end_sentences():
+    # both cut a gold answer of XQuAD-de dev in two before "al" and "rev" were abbreviations
+    text = ("Gestützt wird das von Jones et al. 1998 und Briffa 2000. Präsident ist Rev. Paul T. Stallsworth. "
+            "Danach kam er.")
+    assert split_sentences(text) == [
+        "Gestützt wird das von Jones et al. 1998 und Briffa 2000.",
+        "Präsident ist Rev. Paul T. Stallsworth.",
+        "Danach kam er.",
+    ]
+
+
 def test_quotes_stay_with_their_sentence():
     text = '"Das ist eine große Niederlage für Russland." Stoltenberg sei sicher. „Wir bleiben“, sagte er.'
     assert split_sentences(text) == [
