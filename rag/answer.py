@@ -182,16 +182,22 @@ class Composer:
         return 0.5 * (top.dense + best_sentence) + 0.3 * coverage
 
     def _select(self, candidates: list[_Candidate]) -> list[_Candidate]:
-        """Maximal marginal relevance: good sentences that do not repeat each other.
+        """Maximal marginal relevance over the sentences nearly as good as the best one.
 
-        The penalty is light (0.1) because sentence vectors pooled from one passage are alike by
-        construction; a hard similarity cut-off pushed answers out in favour of weaker passages
-        (measured on XQuAD-de dev: answer hit 0.84 with a 0.97 cut-off, 0.91 without). Verbatim
-        repeats (the same agency sentence in two articles) are still skipped.
+        Only sentences within `answer_margin` of the best score qualify, so a clear answer stays
+        short and several strong candidates may all be shown (up to `answer_sentences`). Measured
+        on XQuAD-de dev: always 3 sentences held the gold answer for 91.3 % of questions; up to 4
+        within 0.08 of the best hold it for 93.3 %, with fewer sentences on average (2.9 before
+        predecessors are added).
+        The MMR penalty is light (0.1) because sentence vectors pooled from one passage are alike
+        by construction; a hard similarity cut-off pushed answers out in favour of weaker passages
+        (answer hit 0.84 with a 0.97 cut-off). Verbatim repeats (the same agency sentence in two
+        articles) are skipped.
         """
-        chosen = [candidates[0]]
-        seen = {_normalized(candidates[0])}
-        pool = candidates[1:]
+        best = candidates[0]
+        chosen = [best]
+        seen = {_normalized(best)}
+        pool = [c for c in candidates[1:] if c.score >= best.score - self.settings.answer_margin]
         while pool and len(chosen) < self.settings.answer_sentences:
             nxt = max(pool, key=lambda c: c.score - 0.1 * max(float(c.vector @ x.vector) for x in chosen))
             pool.remove(nxt)

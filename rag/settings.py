@@ -50,7 +50,8 @@ class Settings:
     sources: int = 5  # passages returned with an answer
 
     # answer composition
-    answer_sentences: int = 3
+    answer_sentences: int = 4  # at most; see answer_margin
+    answer_margin: float = 0.08  # a sentence joins the answer only if it scores within this of the best
     min_confidence: float = 0.89  # below: decline; `rag eval --calibrate` on XQuAD-de dev gave 0.894
     max_question_chars: int = 1000
 

@@ -1,0 +1,74 @@
+"""The composer on hand-made passages (no model): which sentences are chosen, in what order, cited how."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import replace
+
+import numpy as np
+
+from rag.answer import Composer
+from rag.chunking import Chunk
+from rag.corpus import Article
+from rag.lexical import Analyzer, LexicalIndex
+from rag.retrieval import Passage, Query
+from rag.sentences import sentence_spans
+from rag.settings import Settings
+
+SENTENCES = [
+    "Die Brücke wurde 1932 eröffnet.",
+    "Sie ist 503 Meter lang.",
+    "Er plante sie zehn Jahre lang.",
+    "Der Architekt hieß Bradfield.",
+    "Im Sommer finden dort Konzerte statt.",
+]
+
+
+def _passage(scores: list[float], article_id: str = "a.txt", text: str | None = None) -> Passage:
+    text = text or " ".join(SENTENCES)
+    spans = tuple(sentence_spans(text))
+    assert len(spans) == len(scores)
+    article = Article(article_id, text, "2024-01", "Die Brücke", (), "hash")
+    chunk = Chunk(article_id, 0, len(text), text, 1, None, spans)
+    vectors = np.eye(len(spans), 8, dtype=np.float32)  # orthogonal: no sentence repeats another
+    return Passage(chunk, article, max(scores), max(scores), 1.0, np.array(scores, np.float32), vectors)
+
+
+def _compose(passages: list[Passage], **settings):
+    analyzer = Analyzer()
+    lexical = LexicalIndex.build([analyzer(p.chunk.text) for p in passages])
+    composer = Composer(replace(Settings(), min_confidence=-math.inf, **settings), analyzer, lexical)
+    # the question's words occur in no sentence, so the scores above decide alone
+    return composer.compose(Query("Wozu dient xyzzy?", np.zeros(8, np.float32), analyzer("xyzzy")), passages)
+
+
+def test_best_sentence_leads_and_weak_ones_are_left_out():
+    answer = _compose([_passage([0.90, 0.86, 0.50, 0.88, 0.70])], answer_margin=0.08)
+    assert [s.text for s in answer.sentences] == [SENTENCES[0], SENTENCES[3], SENTENCES[1]]
+
+
+def test_answer_sentences_caps_the_length():
+    answer = _compose([_passage([0.90, 0.89, 0.50, 0.88, 0.87])], answer_sentences=2, answer_margin=1.0)
+    assert [s.text for s in answer.sentences] == [SENTENCES[0], SENTENCES[1]]
+
+
+def test_sentence_leaning_on_its_predecessor_brings_it_along():
+    answer = _compose([_passage([0.90, 0.50, 0.88, 0.50, 0.50])])
+    assert [s.text for s in answer.sentences] == [SENTENCES[0], SENTENCES[1], SENTENCES[2]]
+
+
+def test_verbatim_repeat_in_another_article_is_shown_once():
+    first = _passage([0.90, 0.50, 0.50, 0.50, 0.50], "a.txt")
+    copy = _passage([0.89, 0.50, 0.50, 0.50, 0.50], "b.txt")
+    answer = _compose([first, copy])
+    assert [s.text for s in answer.sentences] == [SENTENCES[0]]
+    assert [s.article for s in answer.sources if s.cited] == ["a.txt"]
+
+
+def test_answer_spans_point_into_the_cited_article():
+    passage = _passage([0.90, 0.86, 0.50, 0.88, 0.70])
+    answer = _compose([passage])
+    assert answer.sentences and not answer.declined
+    for s in answer.sentences:
+        assert passage.article.text[s.start : s.end] == s.text
+        assert answer.sources[s.source - 1].cited
