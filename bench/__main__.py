@@ -1,7 +1,7 @@
 """Run every benchmark in one go (each in its own process, so peak memory is per benchmark), then write
 BENCHMARKS.md from bench/results/*.json.
 
-    python -m bench                 # all: build, query, load, baseline (~30 min on 2 cores)
+    python -m bench                 # all: build, query, load, baseline (~40 min on 2 cores)
     python -m bench --report-only   # regenerate BENCHMARKS.md from the JSON files
 """
 
