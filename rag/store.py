@@ -181,14 +181,8 @@ def load_manifest(index_dir: Path) -> Manifest | None:
 
 def load(index_dir: Path) -> Store:
     """Load and verify the live index version; raises a `StoreError` with a clear reason."""
-    index_dir = Path(index_dir)
-    version = current_version(index_dir)
-    if version is None:
-        raise IndexMissing(f"No index found in {index_dir}/.")
-    if not version.is_dir():
-        raise IndexCorrupt(f"{version} (named in {index_dir}/{POINTER}) does not exist.")
+    version = verify(index_dir)
     manifest = read_manifest(version)
-    _verify_files(version, _manifest_json(version).get("files", {}))
     try:
         articles = {a.id: a for a in map(_article_from_json, _read_jsonl(version / "articles.jsonl"))}
         chunks = [_chunk_from_json(c, articles) for c in _read_jsonl(version / "chunks.jsonl")]
@@ -205,14 +199,16 @@ def load(index_dir: Path) -> Store:
     return store
 
 
-def verify(index_dir: Path) -> None:
-    """Check the live version's files against their recorded checksums without loading them."""
+def verify(index_dir: Path) -> Path:
+    """Check the live version's files against their recorded checksums without loading them; return its folder."""
+    index_dir = Path(index_dir)
     version = current_version(index_dir)
     if version is None:
         raise IndexMissing(f"No index found in {index_dir}/.")
     if not version.is_dir():
         raise IndexCorrupt(f"{version} (named in {index_dir}/{POINTER}) does not exist.")
     _verify_files(version, _manifest_json(version).get("files", {}))
+    return version
 
 
 def _verify_files(version: Path, files: dict[str, dict[str, Any]]) -> None:
