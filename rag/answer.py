@@ -8,7 +8,7 @@ so a reader can check it against the source.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -217,10 +217,9 @@ class Composer:
             if c not in ordered:
                 ordered.append(c)
         numbering: dict[int, int] = {}
-        for c in ordered:
-            numbering.setdefault(c.passage_rank, len(numbering) + 1)
         highlights: dict[int, list[tuple[int, int]]] = {}
         for c in ordered:
+            numbering.setdefault(c.passage_rank, len(numbering) + 1)
             highlights.setdefault(c.passage_rank, []).append((c.start, c.end))
         sentences = tuple(
             AnswerSentence(c.passage.article.text[c.start : c.end], numbering[c.passage_rank], c.start, c.end)
@@ -256,8 +255,7 @@ def _predecessor(c: _Candidate, chosen: list[_Candidate]) -> _Candidate | None:
     s, e = sentences[idx - 1]
     if "\n\n" in text[e : c.start] or any(x.start == s and x.passage.article.id == c.passage.article.id for x in chosen):
         return None
-    vector = c.vector
-    return _Candidate(c.passage_rank, c.passage, s, e, c.dense, 0.0, c.score, vector)
+    return replace(c, start=s, end=e, coverage=0.0)  # placed by its follower; its own scores are never compared
 
 
 def _normalized(c: _Candidate) -> str:
