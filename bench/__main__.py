@@ -8,13 +8,12 @@ BENCHMARKS.md from bench/results/*.json.
 from __future__ import annotations
 
 import argparse
-import json
 import subprocess
 import sys
 from pathlib import Path
 
 from bench.data import ROOT
-from bench.report import RESULTS, machine, table
+from bench.report import load_results, table
 
 STEPS = ["build", "query", "load", "baseline"]
 TARGETS = [  # (what, value from results, target, ok)
@@ -43,7 +42,10 @@ def main() -> None:
 
 
 def report() -> str:
-    r = {step: json.loads((RESULTS / f"{step}.json").read_text(encoding="utf-8")) for step in STEPS}
+    r = {step: load_results(step) for step in STEPS}
+    missing = [step for step in STEPS if not r[step]]
+    if missing:
+        raise SystemExit(f"no results for {', '.join(missing)}: run `python -m bench` first")
     m = r["build"]["machine"]
     b, q, load, base = r["build"], r["query"], r["load"], r["baseline"]
     targets = []

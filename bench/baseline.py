@@ -23,7 +23,7 @@ import numpy as np
 from bench.data import ROOT, XQUAD
 from bench.query import ensure_index
 from bench.questions import benchmark_questions
-from bench.report import RESULTS, save, table
+from bench.report import load_results, save, table
 from rag import evaluation, store
 from rag.bundled import materialize
 from rag.engine import Engine
@@ -84,9 +84,9 @@ def main() -> None:
         engine.search(q, k=5)
         search_ms.append((time.perf_counter() - t) * 1000)
     lc_quality = evaluation.passage_metrics(lc["xquad_rankings"], [q.article for q in squad])
-    build = json.loads((RESULTS / "build.json").read_text()) if (RESULTS / "build.json").exists() else {}
+    build = load_results("build")
     add_one = next((r["seconds"] for r in build.get("incremental", []) if r["step"] == "add 1 article"), None)
-    query = json.loads((RESULTS / "query.json").read_text()) if (RESULTS / "query.json").exists() else {}
+    query = load_results("query")
 
     def row(metric: str, ours: float | None, base: float | None, better: str) -> dict:
         ratio = ours / base if ours is not None and base else None

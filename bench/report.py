@@ -46,3 +46,9 @@ def save(name: str, data: dict[str, Any]) -> Path:
     path.write_text(json.dumps({"machine": machine(), **data}, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
     print(f"wrote {path.relative_to(RESULTS.parents[1])}")
     return path
+
+
+def load_results(name: str) -> dict[str, Any]:
+    """A benchmark's saved results, or {} when it has not been run yet."""
+    path = RESULTS / f"{name}.json"
+    return json.loads(path.read_text(encoding="utf-8")) if path.exists() else {}
