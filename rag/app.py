@@ -6,12 +6,16 @@ shown; highlights come from the exact character spans `ask()` returns.
 
 from __future__ import annotations
 
+import hmac
 import html
 import os
 import re
 import sys
+import threading
+import time
 from datetime import datetime
 from functools import partial
+from pathlib import Path
 from typing import Any
 
 import gradio as gr
@@ -19,6 +23,8 @@ import gradio as gr
 from .answer import Answer, Source
 from .corpus import Article
 from .engine import Engine, IndexUnavailable, QuestionError
+from .indexing import BuildRefused
+from .store import StoreError
 from .settings import Settings
 
 EXAMPLES = [
@@ -55,7 +61,8 @@ def respond(engine: Engine, message: str, history: list[dict[str, Any]], k: floa
         return (f"Der Index ist nicht verfügbar ({_md(err.reason)}). Bitte im Terminal `{err.command}` ausführen "
                 "und die Seite neu laden."), EMPTY_PANEL
     except ValueError:
-        return "Der Datumsfilter ist ungültig: bitte JJJJ, JJJJ-MM oder JJJJ-MM-TT angeben.", EMPTY_PANEL
+        return ("Der Datumsfilter ist ungültig: bitte ein echtes Datum als JJJJ, JJJJ-MM oder JJJJ-MM-TT angeben, "
+                "„von“ nicht nach „bis“."), EMPTY_PANEL
     return render_answer(answer), render_sources(answer, engine)
 
 
@@ -92,20 +99,32 @@ def render_sources(answer: Answer, engine: Engine) -> str:
     for s in shown:
         article = engine.article(s.article)
         title = f'<div class="rag-title">{html.escape(s.title)}</div>' if s.title else ""
+        lo, hi = article_window(article, s.start, s.end)
+        whole = (lo, hi) == article_window(article, 0, len(article.text))
+        more = "" if whole else (f'<p class="rag-note">Ausschnitt von {hi - lo:,} der {len(article.text):,} Zeichen; '
+                                 f'der ganze Artikel steht in {html.escape(s.article)}.</p>').replace(",", ".")
         parts.append(
             f'<div class="rag-source{"" if s.cited else " rag-uncited"}" id="quelle-{s.id}" data-source="{s.id}">'
             f'<div class="rag-meta"><span class="rag-num">[{s.id}]</span>{html.escape(_cite(s))}</div>{title}'
             f'<div class="rag-passage">{_marked(article.text, s.start, s.end, s.highlights, "rag-hl")}</div>'
-            f'<details><summary>Ganzen Artikel anzeigen</summary><div class="rag-article">'
-            f'{_marked(article.text, _body_start(article), len(article.text), ((s.start, s.end),), "rag-in-article")}'
-            f'</div></details></div>'
+            f'<details><summary>{"Ganzen Artikel" if whole else "Umgebung im Artikel"} anzeigen</summary>'
+            f'<div class="rag-article">{_marked(article.text, lo, hi, ((s.start, s.end),), "rag-in-article")}'
+            f'</div>{more}</details></div>'
         )
     return "\n".join(parts)
 
 
-def _body_start(article: Article) -> int:
-    """Where the article's text begins: the "date …" marker is shown in the meta line instead."""
-    return article.paragraphs[0].start if article.paragraphs else 0
+def article_window(article: Article, start: int, end: int, radius: int = 2000) -> tuple[int, int]:
+    """The article around a passage, about `radius` characters each side, cut at spaces: context enough to
+    check a citation without sending a 200 KB article in every source card. The date marker is left out."""
+    body = article.paragraphs[0].start if article.paragraphs else 0
+    text = article.text
+    lo, hi = max(body, start - radius), min(len(text.rstrip()), end + radius)
+    if lo > body:
+        lo = text.find(" ", lo, start) + 1 or lo
+    if hi < len(text.rstrip()):
+        hi = max(text.rfind(" ", end, hi), end)
+    return lo, hi
 
 
 def _cite(s: Source) -> str:
@@ -176,26 +195,84 @@ def build_ui(engine: Engine) -> gr.Blocks:
 
 
 def serve(settings: Settings, host: str = "127.0.0.1", port: int = 7860, auth: str | None = None,
-          build: bool = True) -> None:
+          build: bool = True, allow_removal: bool = False) -> None:
     """Update the index, load the model once, then serve until interrupted."""
-    from .cli import print_report
-
+    if auth:
+        parse_credentials(auth)  # a malformed login fails now, not after the build
     engine = Engine(settings)
     if build:
-        print_report(engine.build(progress=True))
+        startup_build(engine, allow_removal)
     engine.embedder.encode_queries(["Aufwärmen"])  # load the model now, not on the first question
     print(f"Chat: http://{host}:{port}", file=sys.stderr)
-    launch(build_ui(engine), host, port, auth or os.environ.get("RAG_AUTH"))
+    launch(build_ui(engine), host, port, auth)
+
+
+def startup_build(engine: Engine, allow_removal: bool = False) -> bool:
+    """Bring the index up to date before serving; if that cannot happen (another build holds the lock,
+    the index folder is read-only, the build would remove most articles), say why and serve it as it is."""
+    from .cli import print_report
+
+    try:
+        print_report(engine.build(progress=True, allow_removal=allow_removal))
+        return True
+    except (BuildRefused, StoreError, OSError) as err:
+        reason = err.reason if isinstance(err, BuildRefused) else str(err)
+        print(f"note: the index was not updated: {reason}\n  serving the index as it is "
+              "(`rag serve --no-build` skips this step)", file=sys.stderr)
+        return False
+
+
+class LoginGuard:
+    """Checks the one user:password pair; failed logins are slowed down and, past a burst, refused for a while.
+
+    Gradio hands the check no client address, so the limit is global: guessing stays slow for everyone,
+    which on a newsroom's single-user tool is the right trade.
+    """
+
+    def __init__(self, credentials: str, burst: int = 10, window: float = 60.0, delay: float = 1.0) -> None:
+        self._user, self._password = parse_credentials(credentials)
+        self._burst, self._window, self._delay = burst, window, delay
+        self._failures: list[float] = []
+        self._lock = threading.Lock()
+
+    def __call__(self, user: str, password: str) -> bool:
+        now = time.monotonic()
+        with self._lock:
+            self._failures = [t for t in self._failures if now - t < self._window]
+            if len(self._failures) >= self._burst:
+                return False
+        ok = hmac.compare_digest(f"{user}:{password}".encode(), f"{self._user}:{self._password}".encode())
+        if not ok:
+            with self._lock:
+                self._failures.append(now)
+            time.sleep(self._delay)
+        return ok
+
+
+def parse_credentials(credentials: str) -> tuple[str, str]:
+    user, colon, password = credentials.partition(":")
+    if not (user and colon and password):
+        raise ValueError("the login must look like user:password (--auth-file, RAG_AUTH or --auth)")
+    return user, password
+
+
+def read_credentials(auth: str | None = None, auth_file: str | None = None) -> str | None:
+    """user:password from a file (first line), else --auth, else $RAG_AUTH; None serves without login.
+
+    A file or the environment keep the password out of `ps`, where a command-line argument shows.
+    """
+    if auth_file:
+        lines = Path(auth_file).read_text(encoding="utf-8").splitlines()
+        return lines[0].strip() if lines else ""
+    return auth or os.environ.get("RAG_AUTH") or None
 
 
 def launch(demo: gr.Blocks, host: str = "127.0.0.1", port: int = 7860, auth: str | None = None,
            block: bool = True) -> gr.Blocks:
     """Serve `demo` locally and offline (no share link, no analytics); `block=False` returns at once (tests)."""
-    if auth and ":" not in auth:
-        raise ValueError("--auth / RAG_AUTH must look like user:password")
     demo.queue(default_concurrency_limit=2).launch(
         server_name=host, server_port=port, share=False, show_error=False, quiet=True,
-        auth=tuple(auth.split(":", 1)) if auth else None, css=CSS,
+        auth=LoginGuard(auth) if auth else None, css=CSS,
         footer_links=[], ssr_mode=False, prevent_thread_lock=not block,
     )
     return demo

@@ -5,13 +5,16 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
+import re
 import sys
 import warnings
 from dataclasses import replace
 from pathlib import Path
 
+from . import store
 from .engine import Engine, IndexUnavailable, QuestionError
-from .indexing import BuildReport
+from .indexing import BuildRefused, BuildReport
 from .settings import RETRIEVAL_MODES, Settings
 
 
@@ -20,9 +23,16 @@ def main(argv: list[str] | None = None) -> int:
     _quiet_libraries()
     settings = Settings(seeds_dir=Path(args.seeds), index_dir=Path(args.index), **({"model": args.model} if args.model else {}))
     try:
-        return args.run(args, settings)
-    except IndexUnavailable as err:
+        code = args.run(args, settings)
+        sys.stdout.flush()  # a closed pipe shows up here, inside the handlers below
+        return code
+    except (IndexUnavailable, BuildRefused) as err:
         print(f"error: {err.reason}\n  fix: {err.command}", file=sys.stderr)
+    except store.StoreError as err:
+        fix = settings.command("build", "--rebuild") if err.rebuild else "wait for it, then run the command again"
+        print(f"error: {err}\n  fix: {fix}", file=sys.stderr)
+    except BrokenPipeError:  # `rag ask … | head`: the reader left; say nothing more
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
     except (QuestionError, ValueError, OSError) as err:
         print(f"error: {err}", file=sys.stderr)
     except KeyboardInterrupt:
@@ -32,7 +42,8 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _build(args: argparse.Namespace, settings: Settings) -> int:
-    report = Engine(settings).build(rebuild=args.rebuild, progress=sys.stderr.isatty() or args.progress)
+    report = Engine(settings).build(rebuild=args.rebuild, progress=sys.stderr.isatty() or args.progress,
+                                    allow_removal=args.allow_removal)
     print_report(report)
     return 0
 
@@ -40,11 +51,15 @@ def _build(args: argparse.Namespace, settings: Settings) -> int:
 def print_report(report: BuildReport) -> None:
     """The build's remarks, then its one-line summary."""
     if report.rebuild_reason:
-        print(f"Full rebuild: {report.rebuild_reason}", file=sys.stderr)
+        print(printable(f"Full rebuild: {report.rebuild_reason}"), file=sys.stderr)
     for file, why in report.skipped:
-        print(f"skipped {file}: {why}", file=sys.stderr)
+        print(printable(f"skipped {file}: {why}"), file=sys.stderr)
+    for kind, names in sorted(report.ignored.items()):
+        shown = ", ".join(names[:5]) + (f" and {len(names) - 5} more" if len(names) > 5 else "")
+        print(printable(f"ignored {len(names)} {kind} file{'s' if len(names) != 1 else ''} "
+                        f"(only .txt files are articles): {shown}"), file=sys.stderr)
     for file, note in report.notes:
-        print(f"note {file}: {note}", file=sys.stderr)
+        print(printable(f"note {file}: {note}"), file=sys.stderr)
     print(report.summary())
 
 
@@ -56,14 +71,23 @@ def _ask(args: argparse.Namespace, settings: Settings) -> int:
     if args.json:
         print(json.dumps(answer.to_dict(), ensure_ascii=False, indent=2))
     else:
-        print(answer.to_text())
+        print(printable(answer.to_text()))
     return 0
 
 
-def _serve(args: argparse.Namespace, settings: Settings) -> int:
-    from .app import serve  # gradio is heavy; only `serve` pays for importing it
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
 
-    serve(settings, host=args.host, port=args.port, auth=args.auth, build=not args.no_build)
+
+def printable(text: str) -> str:
+    """Article text may hold terminal escape sequences; show them as visible codes, never execute them."""
+    return _CONTROL.sub(lambda m: f"\\x{ord(m.group()):02x}", text)
+
+
+def _serve(args: argparse.Namespace, settings: Settings) -> int:
+    from .app import read_credentials, serve  # gradio is heavy; only `serve` pays for importing it
+
+    serve(settings, host=args.host, port=args.port, auth=read_credentials(args.auth, args.auth_file),
+          build=not args.no_build, allow_removal=args.allow_removal)
     return 0
 
 
@@ -98,24 +122,39 @@ def _quiet_libraries() -> None:
         logging.getLogger(name).setLevel(logging.ERROR)
 
 
+class _Parser(argparse.ArgumentParser):
+    """Usage mistakes are one line plus the command that explains usage, like every other error."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        self.exit(2, f"error: {message}\n  fix: {self.prog} --help\n")
+
+
+def _port(value: str) -> int:
+    if not value.isdigit() or not 1 <= int(value) <= 65535:
+        raise argparse.ArgumentTypeError(f"port must be a number from 1 to 65535, not {value!r}")
+    return int(value)
+
+
 def _parser() -> argparse.ArgumentParser:
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("--seeds", default="seeds", help="folder of article .txt files (default: seeds)")
     common.add_argument("--index", default="vectorstore", help="index folder (default: vectorstore)")
     common.add_argument("--model", help="sentence-transformers model name or folder (default: bundled multilingual-e5-small)")
 
-    parser = argparse.ArgumentParser(prog="rag", description="Answer questions about German news articles with cited sentences.")
+    parser = _Parser(prog="rag", description="Answer questions about German news articles with cited sentences.")
     sub = parser.add_subparsers(required=True, metavar="COMMAND")
 
     p = sub.add_parser("build", parents=[common], help="index the seeds folder (only what changed)")
     p.add_argument("--rebuild", action="store_true", help="re-embed every article")
     p.add_argument("--progress", action="store_true", help="show the progress bar even when not on a terminal")
+    p.add_argument("--allow-removal", action="store_true",
+                   help="let this build remove more than half of the indexed articles")
     p.set_defaults(run=_build)
 
     p = sub.add_parser("ask", parents=[common], help="answer a question from the index")
     p.add_argument("question", nargs="+")
     p.add_argument("--json", action="store_true", help="print structured JSON")
-    p.add_argument("-k", type=int, default=None, help="number of sources (default: 5)")
+    p.add_argument("-k", type=int, default=None, help="number of sources, 1-10 (default: 5)")
     p.add_argument("--from", dest="date_from", help="only articles from this date (YYYY, YYYY-MM or YYYY-MM-DD)")
     p.add_argument("--to", dest="date_to", help="only articles up to this date")
     p.add_argument("--source", action="append", help="only this article file (repeatable)")
@@ -124,12 +163,15 @@ def _parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("serve", parents=[common], help="update the index, then open the chat in the browser")
     p.add_argument("--host", default="127.0.0.1")
-    p.add_argument("--port", type=int, default=7860)
-    p.add_argument("--auth", help="user:password for basic auth (or set RAG_AUTH)")
+    p.add_argument("--port", type=_port, default=7860)
+    p.add_argument("--auth", help="user:password for a login (visible in `ps`: prefer --auth-file or RAG_AUTH)")
+    p.add_argument("--auth-file", help="file whose first line is user:password for the login")
     p.add_argument("--no-build", action="store_true", help="serve the index as it is")
+    p.add_argument("--allow-removal", action="store_true",
+                   help="let the start-up build remove more than half of the indexed articles")
     p.set_defaults(run=_serve)
 
-    p = sub.add_parser("eval", parents=[common], help="measure retrieval and answers on a SQuAD-format file")
+    p = sub.add_parser("eval", parents=[common], help="measure retrieval and answers on a SQuAD-format or news QA file")
     p.add_argument("file")
     p.add_argument("--retrieval", choices=RETRIEVAL_MODES, default="hybrid")
     p.add_argument("--all-modes", action="store_true", help="compare dense, bm25, rrf and hybrid")

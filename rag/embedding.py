@@ -121,7 +121,7 @@ class Embedder:
         passage_vecs = np.zeros((len(texts), self.dim), dtype=np.float32)
         sentence_vecs: list[np.ndarray] = [np.zeros((0, self.dim), np.float32)] * len(texts)
         prompt = self._passage_prompt()
-        bar = _progress(len(texts), progress)
+        bar = progress_bar(len(texts), progress)
         for lo in range(0, len(order), self.batch_size):
             batch = order[lo : lo + self.batch_size]
             outputs = self.model.encode_document([texts[i] for i in batch], batch_size=len(batch),
@@ -156,7 +156,8 @@ class Embedder:
         return result
 
 
-def _progress(total: int, enabled: bool):
+def progress_bar(total: int, enabled: bool):
+    """A chunk progress bar on stderr (disabled unless asked for, so logs and pipes stay clean)."""
     from tqdm import tqdm
 
     return tqdm(total=total, disable=not enabled or total == 0, unit="chunk", desc="Embedding",

@@ -49,8 +49,9 @@ class Engine:
         self._loaded: tuple[Path, Retriever, Composer] | None = None
         self._lock = threading.Lock()  # the UI asks from several threads; load the index once
 
-    def build(self, rebuild: bool = False, progress: bool = False) -> indexing.BuildReport:
-        report = indexing.build(self.settings, self.embedder, rebuild=rebuild, progress=progress)
+    def build(self, rebuild: bool = False, progress: bool = False, allow_removal: bool = False) -> indexing.BuildReport:
+        report = indexing.build(self.settings, self.embedder, rebuild=rebuild, progress=progress,
+                                allow_removal=allow_removal)
         if report.written:
             self._loaded = None
         return report
@@ -72,7 +73,7 @@ class Engine:
         """Answer `question` from the indexed articles, citing every sentence.
 
         Raises `QuestionError` for an empty question, `ValueError` for malformed
-        filters and `IndexUnavailable` when there is no usable index.
+        filters or `k`, and `IndexUnavailable` when there is no usable index.
         """
         started = time.perf_counter()
         question = " ".join((question or "").split())
@@ -85,6 +86,8 @@ class Engine:
                 f"Die Frage war {len(question):,} Zeichen lang; verwendet wurden die ersten {limit:,}.".replace(",", ".")
             )
             question = question[:limit]
+        if k is not None and not 1 <= k <= self.settings.max_sources:
+            raise ValueError(f"the number of sources must be between 1 and {self.settings.max_sources}, not {k}")
         filters = Filters(date_from or None, date_to or None, tuple(sources))
         retriever, composer = self._components()
         loaded = time.perf_counter()
@@ -127,6 +130,10 @@ class Engine:
             if self._loaded is None or self._loaded[0] != version:
                 loaded = store.load(self.settings.index_dir)
                 self._check_model(loaded.manifest)
+                if not loaded.articles:
+                    raise IndexUnavailable(f"The index in {self.settings.index_dir}/ holds no articles "
+                                           f"({self.settings.seeds_dir}/ had none when it was built).",
+                                           self.settings.command("build"))
                 retriever = Retriever(loaded, self.embedder, self.settings, self.analyzer)
                 composer = Composer(self.settings, self.analyzer, loaded.lexical)
                 self._loaded = (version, retriever, composer)

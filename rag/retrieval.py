@@ -10,21 +10,17 @@ beats one that is vaguely about the topic throughout.
 from __future__ import annotations
 
 import fnmatch
-import re
 from dataclasses import dataclass
 
 import faiss
 import numpy as np
 
 from .chunking import Chunk
-from .corpus import Article
+from .corpus import Article, valid_date
 from .embedding import Embedder
 from .lexical import Analyzer
 from .settings import RETRIEVAL_MODES, Settings
 from .store import Store
-
-_DATE = re.compile(r"^\d{4}(-\d{2}(-\d{2})?)?$")
-
 
 @dataclass(frozen=True)
 class Filters:
@@ -37,8 +33,11 @@ class Filters:
     def __post_init__(self) -> None:
         for name in ("date_from", "date_to"):
             value = getattr(self, name)
-            if value is not None and not _DATE.match(value):
-                raise ValueError(f"{name.replace('_', ' ')} must look like 2023, 2023-12 or 2023-12-05, not {value!r}")
+            if value is not None and not valid_date(value):
+                raise ValueError(f"{name.replace('_', ' ')} must be a real date like 2023, 2023-12 or 2023-12-05, "
+                                 f"not {value!r}")
+        if self.date_from and self.date_to and _period(self.date_from)[0] > _period(self.date_to)[1]:
+            raise ValueError(f"the date range is empty: {self.date_from} is after {self.date_to}")
 
     @property
     def active(self) -> bool:

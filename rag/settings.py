@@ -34,6 +34,8 @@ class Settings:
     model_cache: Path = field(default_factory=default_model_cache)
     batch_size: int = 32
 
+    max_article_bytes: int = 1_000_000  # larger files are skipped with a message (a book, not an article)
+
     # chunking (part of the index manifest: changing it triggers a full rebuild)
     chunk_size: int = 500
     chunk_overlap: int = 100
@@ -48,6 +50,7 @@ class Settings:
     weight_sentence: float = 0.5
     weight_lexical: float = 0.05
     sources: int = 5  # passages returned with an answer
+    max_sources: int = 10  # the most a caller may ask for (CLI -k, UI slider, API)
 
     # answer composition
     answer_sentences: int = 4  # at most; see answer_margin

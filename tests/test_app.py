@@ -9,7 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from rag.app import EMPTY_PANEL, EXAMPLES, _md, build_ui, launch, respond, status_line, with_context
+from rag import store
+from rag.app import (EMPTY_PANEL, EXAMPLES, LoginGuard, _md, build_ui, launch, read_credentials, respond,
+                     startup_build, status_line, with_context)
 from rag.engine import Engine
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -174,3 +176,42 @@ def test_basic_auth_guards_the_app(engine):
         demo.close()
     with pytest.raises(ValueError, match="user:password"):
         launch(build_ui(engine), port=_free_port(), auth="nur-ein-wort", block=False)
+
+
+def test_failed_logins_are_slowed_and_then_refused_for_a_while():
+    guard = LoginGuard("redaktion:geheim", burst=3, window=60, delay=0)
+    assert guard("redaktion", "geheim")
+    assert not any(guard("redaktion", f"rate{i}") for i in range(3))
+    assert not guard("redaktion", "geheim")  # past the burst even the right password waits for the window
+
+
+def test_login_comes_from_a_file_or_the_environment_not_only_the_command_line(tmp_path, monkeypatch):
+    secret = tmp_path / "login"
+    secret.write_text("redaktion:geheim\n", encoding="utf-8")
+    monkeypatch.setenv("RAG_AUTH", "env:wort")
+    assert read_credentials(auth_file=str(secret)) == "redaktion:geheim"
+    assert read_credentials() == "env:wort"
+    monkeypatch.delenv("RAG_AUTH")
+    assert read_credentials() is None
+    with pytest.raises(ValueError, match="user:password"):
+        LoginGuard("redaktion:")
+
+
+def test_serve_keeps_serving_when_its_startup_build_cannot_run(engine, capsys):
+    with store.build_lock(engine.settings.index_dir):  # `rag serve` while `rag build` runs
+        assert startup_build(engine) is False
+    err = capsys.readouterr().err
+    assert "the index was not updated: another build is running" in err and "--no-build" in err
+    assert "NATO-Beitritts" in engine.ask(STOLTENBERG).sentences[0].text
+
+
+def test_source_cards_carry_a_bounded_window_not_the_whole_article(settings, embedder):
+    paragraphs = [f"Absatz {i}: In Wien wurde über das Budget des Jahres {1900 + i} beraten." for i in range(3000)]
+    paragraphs[1500] = "Der Bürgermeister von Wien sagte, der neue Radweg am Ring koste 4,2 Millionen Euro."
+    (settings.seeds_dir / "lang.txt").write_text("date 2024-01 " + "\n\n".join(paragraphs) + "\n", encoding="utf-8")
+    engine = Engine(settings, embedder)
+    engine.build()
+    _, panel = respond(engine, "Wie viel kostet der neue Radweg am Ring?", [], k=10)
+    assert "4,2 Millionen Euro" in panel
+    assert len(panel) < 60_000  # the article is over 200,000 characters
+    assert "Umgebung im Artikel anzeigen" in panel and "der ganze Artikel steht in lang.txt" in panel

@@ -1,3 +1,5 @@
+import json
+import os
 from pathlib import Path
 
 import pytest
@@ -82,3 +84,67 @@ def test_load_skips_bad_files_and_keeps_the_rest(tmp_path):
     articles, skipped = corpus.load(tmp_path)
     assert [a.id for a in articles] == ["good.txt"]
     assert dict(skipped) == {"empty.txt": "file is empty", "image.txt": "file is binary (contains NUL bytes), not text"}
+
+
+# The seeds folder is shared with whoever drops files into it: nothing in it may reach beyond it or stop a build.
+
+def test_symlink_outside_seeds_is_not_indexed(tmp_path):
+    seeds, secret = tmp_path / "seeds", tmp_path / "secret.txt"
+    seeds.mkdir()
+    secret.write_text("root:x:0:0:root:/root:/bin/bash\n", encoding="utf-8")
+    (seeds / "passwd_link.txt").symlink_to(secret)
+    (seeds / "linked_dir").symlink_to(tmp_path, target_is_directory=True)
+    found = corpus.scan(seeds)
+    assert found.files == []
+    assert found.skipped == [("passwd_link.txt", "symbolic link to a file outside the seeds folder; not followed")]
+
+
+def test_symlink_inside_seeds_is_followed(tmp_path):
+    (tmp_path / "archiv").mkdir()
+    (tmp_path / "archiv" / "a.txt").write_text("date 2024-01 Ein Artikel.\n", encoding="utf-8")
+    (tmp_path / "aktuell.txt").symlink_to(tmp_path / "archiv" / "a.txt")
+    found = corpus.scan(tmp_path)
+    assert [f.id for f in found.files] == ["aktuell.txt", "archiv/a.txt"] and not found.skipped
+
+
+def test_non_utf8_file_name_is_indexed_under_its_cp1252_reading(tmp_path):
+    with open(os.fsencode(tmp_path) + b"/caf\xe9_latin1name.txt", "wb") as f:
+        f.write("date 2024-01 Ein Artikel über ein Café.\n".encode("utf-8"))
+    [found] = corpus.scan(tmp_path).files
+    assert found.id == "café_latin1name.txt"
+    article = corpus.parse(found)
+    assert article.id == "café_latin1name.txt" and any("not valid UTF-8" in n for n in article.notes)
+    json.dumps(article.id).encode("utf-8")  # the manifest can hold it
+
+
+def test_special_and_oversized_files_are_skipped_with_a_reason(tmp_path):
+    os.mkfifo(tmp_path / "pipe.txt")
+    (tmp_path / "riesig.txt").write_bytes(b"date 2024-01 " + b"Wort " * 300_000)
+    (tmp_path / "klein.txt").write_text("date 2024-01 Kurz.\n", encoding="utf-8")
+    found = corpus.scan(tmp_path, max_bytes=1_000_000)
+    assert [f.id for f in found.files] == ["klein.txt"]
+    reasons = dict(found.skipped)
+    assert reasons["pipe.txt"] == "not a regular file (a pipe, socket or device)"
+    assert reasons["riesig.txt"].startswith("1.5 MB is over the 1 MB limit for one article")
+
+
+def test_files_that_are_not_articles_are_reported_by_kind(tmp_path):
+    for name in ("notiz.md", "seite.html", "daten.json", "README", "GROSS.TXT", ".versteckt.txt"):
+        (tmp_path / name).write_text("date 2024-01 Text.\n", encoding="utf-8")
+    found = corpus.scan(tmp_path)
+    assert [f.id for f in found.files] == ["GROSS.TXT"]
+    assert found.ignored == {"*.md": ["notiz.md"], "*.html": ["seite.html"], "*.json": ["daten.json"],
+                             "no extension": ["README"]}
+
+
+def test_utf16_file_is_read_not_called_binary():
+    article = parse_text("date 2024-01 Ein Artikel in UTF-16 über Graz.\n".encode("utf-16"))
+    assert article.date == "2024-01" and "Graz" in article.title
+    assert any("UTF-16" in n for n in article.notes)
+
+
+@pytest.mark.parametrize("value", ["2024-13-45", "2024-02-30", "2023-13"])
+def test_impossible_date_line_leaves_the_date_unknown_with_a_note(value):
+    article = parse_text(f"date {value} Ein Artikel.\n\nZweiter Absatz.")
+    assert article.date is None and article.title == "Ein Artikel."
+    assert any(value in n and "not a valid date" in n for n in article.notes)

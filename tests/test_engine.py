@@ -85,6 +85,19 @@ def test_malformed_date_filter_is_rejected(engine):
         engine.ask("Was sagte Stoltenberg?", date_from="Dezember")
 
 
+@pytest.mark.parametrize("k", [0, -1, 11, 10_000])
+def test_number_of_sources_is_validated_like_the_ui(engine, k):
+    with pytest.raises(ValueError, match="between 1 and 10"):
+        engine.ask("Was sagte Stoltenberg?", k=k)
+
+
+def test_an_empty_index_says_so_instead_of_declining(settings, embedder):
+    Engine(settings, embedder).build()  # the seeds folder is empty
+    with pytest.raises(IndexUnavailable, match="holds no articles") as err:
+        Engine(settings, embedder).ask("Was sagte Stoltenberg?")
+    assert err.value.command.startswith("rag build")
+
+
 @pytest.mark.parametrize("question", ["", "   \n\t "])
 def test_empty_question(engine, question):
     with pytest.raises(QuestionError, match="Bitte stellen Sie eine Frage"):

@@ -15,8 +15,9 @@ from pathlib import Path
 import pytest
 
 from bench.data import SEED, write_gnad_seeds
-from rag import store
+from rag import indexing, store
 from rag.engine import Engine, IndexUnavailable
+from rag.indexing import BuildRefused
 from tests.conftest import small_corpus
 
 pytestmark = pytest.mark.model
@@ -144,5 +145,55 @@ def test_killed_build_leaves_the_previous_index_usable(settings, embedder, gnad_
     assert "NATO-Beitritts" in answer.sentences[0].text
     report = Engine(settings, embedder).build()  # the lock died with the process
     assert len(report.added) == len(gnad_rows) and report.unchanged == 1
+    seed_chunks = [c for c in store.load(settings.index_dir).chunks if c.article_id == SEED.name]
+    assert report.chunks_embedded + report.chunks_resumed == report.chunks - len(seed_chunks)
     assert [p.name for p in settings.index_dir.iterdir() if p.name.startswith(("v-", ".tmp"))] == \
         [store.current_version(settings.index_dir).name]
+
+
+def test_build_that_would_remove_most_articles_is_refused_and_loses_nothing(settings, embedder, gnad_rows):
+    small_corpus(settings.seeds_dir, gnad_rows, n=3)
+    engine = Engine(settings, embedder)
+    engine.build()
+    before = store.current_version(settings.index_dir)
+    for path in settings.seeds_dir.iterdir():
+        path.unlink()
+    with pytest.raises(BuildRefused) as err:
+        engine.build()
+    assert "holds 0 of the 4 indexed articles, so this build would remove 4" in err.value.reason
+    assert err.value.command.startswith("rag build --allow-removal")
+    assert store.current_version(settings.index_dir) == before
+    assert "NATO-Beitritts" in engine.ask("Was sagte Stoltenberg zum NATO-Beitritt?").sentences[0].text
+    report = engine.build(allow_removal=True)
+    assert len(report.removed) == 4 and report.articles == 0
+
+
+def test_interrupted_build_resumes_from_staged_vectors(settings, embedder, gnad_rows, monkeypatch, tmp_path):
+    write_gnad_seeds(settings.seeds_dir, gnad_rows[:6])
+    monkeypatch.setattr(indexing, "STAGE_CHUNKS", 8)  # stage after every few chunks
+    real = embedder.encode_passages
+    embedded: list[int] = []
+
+    def dies_after_three_groups(texts, sentences, progress=False):
+        if len(embedded) == 3:
+            raise KeyboardInterrupt  # Ctrl-C, a kill or a crash in the middle of the build
+        embedded.append(len(texts))
+        return real(texts, sentences, progress)
+
+    monkeypatch.setattr(embedder, "encode_passages", dies_after_three_groups)
+    with pytest.raises(KeyboardInterrupt):
+        Engine(settings, embedder).build()
+    assert store.current_version(settings.index_dir) is None  # nothing half-built went live
+    monkeypatch.setattr(embedder, "encode_passages", real)
+
+    report = Engine(settings, embedder).build()
+    assert report.chunks_resumed == sum(embedded) > 0
+    assert report.chunks_embedded == report.chunks - sum(embedded) > 0
+    assert "resumed from an interrupted build" in report.summary()
+    assert not (settings.index_dir / indexing.STAGING).exists()
+
+    fresh = replace(settings, index_dir=tmp_path / "fresh")
+    Engine(fresh, embedder).build()
+    resumed, straight = store.load(settings.index_dir), store.load(fresh.index_dir)
+    assert [(c.article_id, c.start) for c in resumed.chunks] == [(c.article_id, c.start) for c in straight.chunks]
+    assert abs(resumed.vectors() - straight.vectors()).max() < 1e-4

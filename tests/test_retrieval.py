@@ -37,10 +37,16 @@ def test_source_filter_matches_names_and_globs():
     assert not f.allows(_article("afp/eins.txt", None))
 
 
-@pytest.mark.parametrize("value", ["12/2023", "Dezember", "2023-1", "2023-12-5x"])
-def test_malformed_dates_are_rejected(value):
-    with pytest.raises(ValueError):
+@pytest.mark.parametrize("value", ["12/2023", "Dezember", "2023-1", "2023-12-5x", "2023-13", "2024-02-30", "0000"])
+def test_malformed_and_impossible_dates_are_rejected(value):
+    with pytest.raises(ValueError, match="real date"):
         Filters(date_from=value)
+
+
+def test_a_range_that_ends_before_it_starts_is_rejected():
+    with pytest.raises(ValueError, match="2025 is after 2020"):
+        Filters("2025", "2020")
+    assert Filters("2024-02", "2024-02-29").active  # the same month is a valid range
 
 
 def test_rrf_rewards_agreement():

@@ -16,7 +16,7 @@ from rag.lexical import Analyzer, LexicalIndex
 @pytest.fixture
 def small_store(tmp_path) -> store.Store:
     shutil.copy(SEED, tmp_path)
-    [article] = [corpus.parse(s) for s in corpus.scan(tmp_path)]
+    [article] = [corpus.parse(s) for s in corpus.scan(tmp_path).files]
     chunks = Chunker().split(article)
     rng = np.random.default_rng(0)
     vectors = rng.normal(size=(len(chunks), 8)).astype(np.float32)
