@@ -1,16 +1,19 @@
-"""Measure retrieval and answers on any SQuAD-format file, through the real build and ask path.
+"""Measure retrieval and answers on a SQuAD-format file or our news QA set, through the real build and ask path.
 
-Each paragraph of the file becomes one article in a temporary seeds folder;
-a question's passage is relevant when it comes from the paragraph that holds
-its gold answer. Calibration asks every question against an index of the
-*other* half of the articles too, where it has no answer, to set the
-confidence below which `ask()` declines.
+SQuAD: each paragraph of the file becomes one article in a temporary seeds
+folder. News QA (data/news-qa): the questions' 10kGNAD articles and the seed
+article, plus distractor articles, are written from ../shared. A question's
+passage is relevant when it comes from the article that holds its gold answer;
+unanswerable questions (news QA) should be declined. Calibration asks every
+SQuAD question against an index of the *other* half of the articles too, where
+it has no answer, to set the confidence below which `ask()` declines.
 """
 
 from __future__ import annotations
 
 import json
 import math
+import random
 import tempfile
 import time
 from dataclasses import dataclass, replace
@@ -28,39 +31,71 @@ from .settings import Settings
 class Question:
     text: str
     answers: tuple[str, ...]
-    article: str  # id of the seed file holding its paragraph
+    article: str | None  # id of the seed file holding its answer; None when no article answers it
+
+
+def load(path: Path, distractors: int = 300) -> tuple[dict[str, str], list[Question]]:
+    """Article texts by seed file id, and the questions, from a SQuAD file or a news QA file."""
+    data = json.loads(Path(path).read_text(encoding="utf-8"))
+    if isinstance(data, dict) and isinstance(data.get("questions"), list):
+        return load_news(path, distractors)
+    return load_squad(path)
+
+
+def load_news(path: Path, distractors: int = 300, seed: int = 0) -> tuple[dict[str, str], list[Question]]:
+    """A news QA file's articles (from ../shared) plus `distractors` other non-reserved 10kGNAD articles."""
+    from . import newsqa
+
+    records = newsqa.load(path)
+    corpus = newsqa.Corpus()
+    rows = list(dict.fromkeys(r.row for r in records if r.row is not None))
+    others = [i for i in range(len(corpus.rows)) if i not in corpus.reserved and i not in set(rows)]
+    rows += sorted(random.Random(seed).sample(others, min(distractors, len(others))))
+    articles = dict(corpus.file(row) for row in rows)
+    questions = [Question(r.question, (r.answer,) if r.answer else (), corpus.file(r.row)[0] if r.row is not None else None)
+                 for r in records]
+    return articles, questions
 
 
 def load_squad(path: Path) -> tuple[dict[str, str], list[Question]]:
     """Paragraph texts by article id, and the questions, from a SQuAD v1 file."""
     data = json.loads(Path(path).read_text(encoding="utf-8"))
     if not isinstance(data, dict) or not isinstance(data.get("data"), list):
-        raise ValueError(f"{path} is not a SQuAD-format file (no top-level 'data' list)")
+        raise ValueError(f"{path} is not a SQuAD-format file (no top-level 'data' list) nor a news QA file")
     paragraphs: dict[str, str] = {}
     questions: list[Question] = []
-    for a, entry in enumerate(data["data"]):
-        for p, para in enumerate(entry.get("paragraphs", [])):
-            article_id = f"{a:03d}/{p:03d}.txt"
-            paragraphs[article_id] = para["context"]
-            for qa in para.get("qas", []):
-                answers = tuple(x["text"] for x in qa.get("answers", []) if x.get("text"))
-                if answers:
-                    questions.append(Question(qa["question"], answers, article_id))
+    try:
+        for a, entry in enumerate(data["data"]):
+            for p, para in enumerate(entry.get("paragraphs", [])):
+                article_id = f"{a:03d}/{p:03d}.txt"
+                paragraphs[article_id] = para["context"]
+                for qa in para.get("qas", []):
+                    answers = tuple(x["text"] for x in qa.get("answers", []) if x.get("text"))
+                    if answers:
+                        questions.append(Question(qa["question"], answers, article_id))
+    except (KeyError, TypeError, AttributeError) as err:
+        raise ValueError(f"{path} is not a SQuAD-format file: an entry lacks {err}") from None
     return paragraphs, questions
 
 
-def write_seeds(paragraphs: dict[str, str], folder: Path) -> None:
-    for article_id, text in paragraphs.items():
+def write_seeds(articles: dict[str, str], folder: Path) -> None:
+    for article_id, text in articles.items():
         path = folder / article_id
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(text, encoding="utf-8")
 
 
 def evaluate(engine: Engine, questions: list[Question]) -> dict[str, Any]:
-    """Ask every question; return figures in the harness's JSON shape."""
+    """Ask every question; return figures in the harness's JSON shape.
+
+    Answer figures cover answerable questions; unanswerable ones (if any) only
+    report how many were declined, as they should be.
+    """
     rankings: list[list[str]] = []
     first_hit = any_hit = declined = 0.0
     latencies = []
+    unanswerable = [q for q in questions if q.article is None]
+    questions = [q for q in questions if q.article is not None]
     for q in questions:
         rankings.append([p.article.id for p in engine.search(q.text, k=max(engine.settings.rerank_depth, 10))])
 
@@ -73,12 +108,18 @@ def evaluate(engine: Engine, questions: list[Question]) -> dict[str, Any]:
         first_hit += bool(texts) and any(g in texts[0] for g in gold)
         any_hit += any(g in t for g in gold for t in texts)
     total = max(len(questions), 1)
-    return {
+    result = {
         "questions": len(questions),
         "passage": passage_metrics(rankings, [q.article for q in questions]),
         "answer": {"first_sentence_hit": first_hit / total, "answer_hit": any_hit / total, "declined": declined / total},
         "latency_ms": {"p50": _percentile(latencies, 50), "p95": _percentile(latencies, 95)},
     }
+    if unanswerable:
+        result["unanswerable"] = {
+            "questions": len(unanswerable),
+            "declined": sum(engine.ask(q.text).declined for q in unanswerable) / len(unanswerable),
+        }
+    return result
 
 
 def passage_metrics(rankings: list[list[str]], gold: list[str], depth: int = 10) -> dict[str, float]:
@@ -103,18 +144,18 @@ def _percentile(values: list[float], q: float) -> float:
 
 
 def run(
-    squad_file: Path,
+    file: Path,
     settings: Settings,
     modes: list[str],
     embedder: Embedder | None = None,
     work_dir: Path | None = None,
     progress: bool = False,
 ) -> dict[str, dict[str, Any]]:
-    """Build a temporary index over the file's paragraphs and evaluate each retrieval mode."""
-    paragraphs, questions = load_squad(squad_file)
+    """Build a temporary index over the file's articles and evaluate each retrieval mode."""
+    articles, questions = load(file)
     with tempfile.TemporaryDirectory(prefix="rag-eval-", dir=work_dir) as tmp:
         seeds = Path(tmp) / "seeds"
-        write_seeds(paragraphs, seeds)
+        write_seeds(articles, seeds)
         base = replace(settings, seeds_dir=seeds, index_dir=Path(tmp) / "index")
         embedder = embedder or Embedder(base.model, base.model_cache, base.batch_size)
         Engine(base, embedder).build(progress=progress)
@@ -158,12 +199,17 @@ def calibrate(
 
 def table(results: dict[str, dict[str, Any]]) -> str:
     """One row per retrieval mode; shares as fractions, as in the JSON."""
-    header = f"{'mode':<8} {'R@1':>6} {'R@5':>6} {'MRR@10':>7} {'nDCG@10':>8} {'1st-sent':>9} {'answer':>7} {'declined':>9} {'p50 ms':>7} {'p95 ms':>7}"
+    header = (f"{'mode':<8} {'R@1':>6} {'R@5':>6} {'MRR@10':>7} {'nDCG@10':>8} {'1st-sent':>9} {'answer':>7} "
+              f"{'declined':>9} {'unans.declined':>15} {'p50 ms':>7} {'p95 ms':>7}")
     rows = [header, "-" * len(header)]
     for mode, r in results.items():
         p, a, t = r["passage"], r["answer"], r["latency_ms"]
+        unanswerable = f"{r['unanswerable']['declined']:>15.3f}" if "unanswerable" in r else f"{'–':>15}"
         rows.append(
             f"{mode:<8} {p['R@1']:>6.3f} {p['R@5']:>6.3f} {p['MRR@10']:>7.3f} {p['nDCG@10']:>8.3f} "
-            f"{a['first_sentence_hit']:>9.3f} {a['answer_hit']:>7.3f} {a['declined']:>9.3f} {t['p50']:>7.1f} {t['p95']:>7.1f}"
+            f"{a['first_sentence_hit']:>9.3f} {a['answer_hit']:>7.3f} {a['declined']:>9.3f} {unanswerable} "
+            f"{t['p50']:>7.1f} {t['p95']:>7.1f}"
         )
-    return "\n".join(rows) + f"\n({next(iter(results.values()))['questions']} questions)"
+    first = next(iter(results.values()))
+    extra = f" + {first['unanswerable']['questions']} unanswerable" if "unanswerable" in first else ""
+    return "\n".join(rows) + f"\n({first['questions']} answerable questions{extra})"
