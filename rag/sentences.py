@@ -107,3 +107,28 @@ def _trim(text: str, start: int, end: int) -> tuple[int, int] | None:
 def split_sentences(text: str) -> list[str]:
     """Convenience wrapper: the sentences of `text` as strings."""
     return [text[s:e] for s, e in sentence_spans(text)]
+
+
+# Embedded tweets: their short links and picture links, and the "— Name (@handle) 12. Jänner 2016" footer.
+_TWEET_LINK = re.compile(r"\b(?:https?://)?(?:t\.co/\w|pic\.twitter\.com/|(?:twitter|x)\.com/\w+/status/)", re.I)
+_MONTH = (r"(?:jänner|januar|februar|märz|april|mai|juni|juli|august|september|oktober|november|dezember|"
+          r"january|february|march|may|june|july|october|december|jän|jan|feb|mär|mar|apr|jun|jul|aug|sept?|"
+          r"okt|oct|nov|dez|dec)")
+_TWEET_FOOTER = re.compile(rf"\(@\w{{1,15}}\)\s*(?:\d{{1,2}}\.?\s*)?{_MONTH}\.?\s*(?:\d{{1,2}},?\s*)?\d{{4}}", re.I)
+_URL = re.compile(r"\b(?:https?://|www\.)\S+", re.I)
+
+
+def is_boilerplate(sentence: str) -> bool:
+    """Whether a "sentence" is page furniture rather than reporting: an embedded tweet (its t.co or
+    pic.twitter.com link, or its "— Name (@handle) date" footer) or a bare link with hardly a word around it.
+
+    Such lines stay in the article (and its view) but must never be offered as an answer: in 10kGNAD a
+    tweet is glued to its neighbours ("… https://t.co/QH1bJFIB6F (js) #W7X pic.twitter.com/ZNXgs0HgKt Es war
+    …"), so the whole span is unreliable. A sentence that merely mentions a web address
+    ("… unter www.rauchfrei.at …") is reporting and is kept.
+    """
+    if _TWEET_LINK.search(sentence) or _TWEET_FOOTER.search(sentence):
+        return True
+    if not _URL.search(sentence):
+        return False
+    return len(_WORD.findall(_URL.sub(" ", sentence))) < 3
