@@ -15,6 +15,7 @@ import numpy as np
 
 from .lexical import Analyzer, LexicalIndex
 from .retrieval import Passage, Query
+from .sentences import is_boilerplate
 from .settings import Settings
 
 DECLINE_MESSAGE = "Dazu habe ich in den Artikeln nichts Belastbares gefunden."
@@ -134,6 +135,10 @@ class _Candidate:
     score: float = 0.0
     vector: np.ndarray | None = None
 
+    @property
+    def text(self) -> str:
+        return self.passage.article.text[self.start : self.end]
+
 
 class Composer:
     """Pick, order and cite answer sentences; decline when the evidence is weak."""
@@ -149,26 +154,34 @@ class Composer:
             return Answer(query.text, True, (), (), 0.0, DECLINE_MESSAGE)
         terms = sorted(set(query.tokens))
         weights = self.lexical.idf(terms) if terms else np.zeros(0, np.float32)
-        candidates = self._candidates(query, terms, passages)
+        candidates = self.candidates(query, passages)
         confidence = self._confidence(passages[0], candidates, terms, weights)
-        if confidence < self.settings.min_confidence or not candidates:
+        # the reader's sentence scores live on another scale than plain e5's, so each has its own threshold
+        threshold = self.settings.min_confidence if query.reader_vector is None else self.settings.reader_min_confidence
+        if confidence < threshold or not candidates:
             return Answer(query.text, True, (), tuple(self._sources(passages, {})), confidence, DECLINE_MESSAGE)
         chosen = self._select(candidates)
         return self._answer(query, passages, chosen, confidence)
 
-    def _candidates(self, query: Query, terms: list[str], passages: list[Passage]) -> list[_Candidate]:
+    def candidates(self, query: Query, passages: list[Passage]) -> list[_Candidate]:
+        """Every distinct sentence of the passages, scored and best first: what an answer is chosen from."""
+        terms = sorted(set(query.tokens))
         speakers = _speakers(query.text)
         best_passage = passages[0].score
         seen: dict[tuple[str, int, int], _Candidate] = {}
         for rank, p in enumerate(passages):
             mentions_speaker = any(name in p.chunk.embed_text for name in speakers)
+            # the trained reader's question vector, where there is one, knows which sentence answers
+            scores = p.sentence_scores if query.reader_vector is None else p.sentence_vectors @ query.reader_vector
             for j, (s, e) in enumerate(p.chunk.sentences):
                 key = (p.article.id, s, e)
                 if key in seen:
                     continue
                 text = p.article.text[s:e]
+                if is_boilerplate(text):  # embedded tweets and bare links stay in the article, never in answers
+                    continue
                 coverage = _overlap(self.analyzer(text), terms)
-                c = _Candidate(rank, p, s, e, float(p.sentence_scores[j]), coverage, vector=p.sentence_vectors[j])
+                c = _Candidate(rank, p, s, e, float(scores[j]), coverage, vector=p.sentence_vectors[j])
                 c.score = c.dense + 0.1 * coverage - 0.25 * (best_passage - p.score)
                 if mentions_speaker and _is_speech(text):
                     c.score += 0.03

@@ -19,6 +19,9 @@ import numpy as np
 
 from .bundled import BUNDLED_MODEL, bundled_fingerprint, materialize
 
+# Trained reader weights for the bundled model (see rag/reader.py); committed, about 15 MB.
+READER_WEIGHTS = Path(__file__).resolve().parent / "weights" / "reader.safetensors"
+
 _CONFIG_FILES = ("config.json", "modules.json", "config_sentence_transformers.json", "sentence_bert_config.json")
 _WEIGHT_SUFFIXES = (".safetensors", ".bin", ".onnx")
 
@@ -62,6 +65,10 @@ class Embedder:
         self._model = None
         self._model_lock = threading.Lock()
         self._fingerprint: str | None = None
+        self._reader = None  # loaded on first use; False when there is none for this model
+        # One forward pass at a time: the live index builds while the app answers, and a fast tokenizer
+        # used from two threads at once can fail ("Already borrowed"). An answer waits at most one batch.
+        self._infer_lock = threading.RLock()
 
     @property
     def fingerprint(self) -> str:
@@ -87,21 +94,62 @@ class Embedder:
             if self.cache_dir is None:
                 raise ValueError("the bundled model needs a cache folder to be materialised in")
             path = str(materialize(self.cache_dir))
+        elif _local_folder(self.model_name) is None:
+            raise ValueError(f"model {self.model_name!r} is neither a folder on this machine nor in its offline "
+                             "Hugging Face cache (models are never downloaded); pass a sentence-transformers folder "
+                             "with --model, or leave --model out for the bundled one")
         return SentenceTransformer(path, device="cpu")
 
     @property
     def dim(self) -> int:
         return int(self.model.get_embedding_dimension())
 
+    def encode_questions(self, texts: Sequence[str], reader: bool = True) -> tuple[np.ndarray, np.ndarray | None]:
+        """Search vectors and, if `reader` and trained reader weights exist for this model, reader vectors
+        (for scoring answer sentences); both from one pass through the shared lower layers."""
+        model = self.reader_model() if reader else None
+        if model is None:
+            return self.encode_queries(texts), None
+        import torch
+
+        with self._infer_lock, torch.inference_mode():
+            tokens = self.model.tokenizer([self.query_prompt() + t for t in texts], padding=True, truncation=True,
+                                          max_length=self.model.max_seq_length, return_tensors="pt")
+            search, reading = model(tokens["input_ids"], tokens["attention_mask"])
+        return search.numpy().astype(np.float32), reading.numpy().astype(np.float32)
+
+    def reader_model(self):
+        """The trained `QuestionReader` for the bundled model, or None (another model, or no weights)."""
+        with self._model_lock:
+            loaded = self._reader
+        if loaded is None:
+            loaded = False
+            if self.model_name == BUNDLED_MODEL and READER_WEIGHTS.exists():
+                from .reader import QuestionReader
+
+                loaded = QuestionReader.load(self.model[0].auto_model, READER_WEIGHTS, self.fingerprint)
+            with self._model_lock:
+                self._reader = loaded
+        return loaded or None
+
+    @property
+    def reader_fingerprint(self) -> str | None:
+        """Names the reader weights in use (None without a reader), for evaluation output and the status line."""
+        if self.model_name != BUNDLED_MODEL or not READER_WEIGHTS.exists():
+            return None
+        return "reader:" + hashlib.sha256(READER_WEIGHTS.read_bytes()).hexdigest()[:16]
+
     def encode_queries(self, texts: Sequence[str]) -> np.ndarray:
         """Normalised question vectors, with the model's query prompt."""
-        vectors = self.model.encode_query(list(texts), batch_size=self.batch_size, normalize_embeddings=True,
-                                          convert_to_numpy=True)
+        with self._infer_lock:
+            vectors = self.model.encode_query(list(texts), batch_size=self.batch_size, normalize_embeddings=True,
+                                              convert_to_numpy=True)
         return np.asarray(vectors, dtype=np.float32)
 
     def count_tokens(self, text: str) -> int:
         """Tokens the model sees for `text` as a passage (prompt and special tokens included)."""
-        return len(self.model.tokenizer(self._passage_prompt() + text)["input_ids"])
+        with self._infer_lock:
+            return len(self.model.tokenizer(self._passage_prompt() + text)["input_ids"])
 
     def _passage_prompt(self) -> str:
         prompts = self.model.prompts
@@ -109,6 +157,9 @@ class Embedder:
             if name in prompts:
                 return prompts[name] or ""
         return ""
+
+    def query_prompt(self) -> str:
+        return self.model.prompts.get("query") or ""
 
     def encode_passages(
         self,
@@ -124,12 +175,13 @@ class Embedder:
         bar = progress_bar(len(texts), progress)
         for lo in range(0, len(order), self.batch_size):
             batch = order[lo : lo + self.batch_size]
-            outputs = self.model.encode_document([texts[i] for i in batch], batch_size=len(batch),
-                                                 output_value=None, convert_to_numpy=False)
-            for i, out in zip(batch, outputs):
-                vec = out["sentence_embedding"].float().numpy()
-                passage_vecs[i] = vec / max(float(np.linalg.norm(vec)), 1e-12)
-                sentence_vecs[i] = self._sentence_vectors(prompt, texts[i], sentences[i], out, passage_vecs[i])
+            with self._infer_lock:
+                outputs = self.model.encode_document([texts[i] for i in batch], batch_size=len(batch),
+                                                     output_value=None, convert_to_numpy=False)
+                for i, out in zip(batch, outputs):
+                    vec = out["sentence_embedding"].float().numpy()
+                    passage_vecs[i] = vec / max(float(np.linalg.norm(vec)), 1e-12)
+                    sentence_vecs[i] = self._sentence_vectors(prompt, texts[i], sentences[i], out, passage_vecs[i])
             bar.update(len(batch))
         bar.close()
         return passage_vecs, sentence_vecs

@@ -57,9 +57,11 @@ class Engine:
         return report
 
     def status(self) -> Status:
-        retriever, _ = self._components()
+        retriever, _ = self.components()
         m = retriever.store.manifest
-        return Status(m.counts.get("articles", 0), m.counts.get("chunks", 0), m.created, describe(m.model))
+        reader = self.embedder.reader_fingerprint if self.settings.reader else None
+        model = describe(m.model) + (f" + answer reader ({reader})" if reader else "")
+        return Status(m.counts.get("articles", 0), m.counts.get("chunks", 0), m.created, model)
 
     def ask(
         self,
@@ -89,7 +91,7 @@ class Engine:
         if k is not None and not 1 <= k <= self.settings.max_sources:
             raise ValueError(f"the number of sources must be between 1 and {self.settings.max_sources}, not {k}")
         filters = Filters(date_from or None, date_to or None, tuple(sources))
-        retriever, composer = self._components()
+        retriever, composer = self.components()
         loaded = time.perf_counter()
         query = retriever.query(question)
         embedded = time.perf_counter()
@@ -111,15 +113,15 @@ class Engine:
 
     def search(self, question: str, k: int | None = None, filters: Filters | None = None) -> list[Passage]:
         """The ranked passages alone, without composing an answer (for evaluation and scripts)."""
-        retriever, _ = self._components()
+        retriever, _ = self.components()
         return retriever.retrieve(retriever.query(question), k=k, filters=filters)
 
     def article(self, article_id: str) -> Article:
         """A whole indexed article, so a reader can see a cited passage in its context."""
-        retriever, _ = self._components()
+        retriever, _ = self.components()
         return retriever.store.articles[article_id]
 
-    def _components(self) -> tuple[Retriever, Composer]:
+    def components(self) -> tuple[Retriever, Composer]:
         """The retriever and composer for the live index, (re)loaded if a build swapped it."""
         with self._lock:
             return self._load_components()

@@ -109,6 +109,7 @@ def evaluate(engine: Engine, questions: list[Question]) -> dict[str, Any]:
         any_hit += any(g in t for g in gold for t in texts)
     total = max(len(questions), 1)
     result = {
+        "reader": engine.embedder.reader_fingerprint if engine.settings.reader else None,
         "questions": len(questions),
         "passage": passage_metrics(rankings, [q.article for q in questions]),
         "answer": {"first_sentence_hit": first_hit / total, "answer_hit": any_hit / total, "declined": declined / total},
@@ -150,8 +151,10 @@ def run(
     embedder: Embedder | None = None,
     work_dir: Path | None = None,
     progress: bool = False,
+    readers: tuple[bool, ...] = (True,),
 ) -> dict[str, dict[str, Any]]:
-    """Build a temporary index over the file's articles and evaluate each retrieval mode."""
+    """Build a temporary index over the file's articles and evaluate each retrieval mode, with the trained
+    reader and/or without it (results named "hybrid" and "hybrid, no reader")."""
     articles, questions = load(file)
     with tempfile.TemporaryDirectory(prefix="rag-eval-", dir=work_dir) as tmp:
         seeds = Path(tmp) / "seeds"
@@ -159,33 +162,46 @@ def run(
         base = replace(settings, seeds_dir=seeds, index_dir=Path(tmp) / "index")
         embedder = embedder or Embedder(base.model, base.model_cache, base.batch_size)
         Engine(base, embedder).build(progress=progress)
-        return {mode: evaluate(Engine(replace(base, retrieval=mode), embedder), questions) for mode in modes}
+        return {mode if reader else f"{mode}, no reader":
+                evaluate(Engine(replace(base, retrieval=mode, reader=reader), embedder), questions)
+                for mode in modes for reader in readers}
 
 
 def calibrate(
-    squad_file: Path,
+    file: Path,
     settings: Settings,
     embedder: Embedder | None = None,
     work_dir: Path | None = None,
     max_declined: float = 0.02,
 ) -> dict[str, Any]:
-    """Choose `min_confidence`: the highest threshold that declines at most `max_declined` of
-    answerable questions, with how many unanswerable ones (asked of the other half) it declines."""
-    paragraphs, questions = load_squad(squad_file)
-    groups = sorted({a.split("/")[0] for a in paragraphs})
-    halves = [set(groups[0::2]), set(groups[1::2])]
+    """Choose the decline threshold (`min_confidence`, or `reader_min_confidence` when `settings.reader`):
+    the highest that declines at most `max_declined` of answerable questions, with how many
+    unanswerable ones it declines.
+
+    A news QA file brings its own unanswerable questions; for a SQuAD file, each question is also
+    asked of an index of the *other* half of the articles, where it has no answer.
+    """
+    articles, questions = load(file)
+    if any(q.article is None for q in questions):
+        splits = [(articles, lambda q: q.article is not None)]
+    else:
+        groups = sorted({a.split("/")[0] for a in articles})
+        halves = [set(groups[0::2]), set(groups[1::2])]
+        splits = [({a: t for a, t in articles.items() if a.split("/")[0] in half},
+                   lambda q, half=half: q.article.split("/")[0] in half) for half in halves]
     positives: list[float] = []
     negatives: list[float] = []
     with tempfile.TemporaryDirectory(prefix="rag-calibrate-", dir=work_dir) as tmp:
-        for h, half in enumerate(halves):
+        for h, (part, answerable) in enumerate(splits):
             seeds = Path(tmp) / f"seeds{h}"
-            write_seeds({a: t for a, t in paragraphs.items() if a.split("/")[0] in half}, seeds)
-            s = replace(settings, seeds_dir=seeds, index_dir=Path(tmp) / f"index{h}", min_confidence=-math.inf)
+            write_seeds(part, seeds)
+            s = replace(settings, seeds_dir=seeds, index_dir=Path(tmp) / f"index{h}", min_confidence=-math.inf,
+                        reader_min_confidence=-math.inf)
             embedder = embedder or Embedder(s.model, s.model_cache, s.batch_size)
             engine = Engine(s, embedder)
             engine.build()
             for q in questions:
-                (positives if q.article.split("/")[0] in half else negatives).append(engine.ask(q.text).confidence)
+                (positives if answerable(q) else negatives).append(engine.ask(q.text).confidence)
     pos, neg = np.sort(positives), np.array(negatives)
     threshold = float(pos[int(math.floor(max_declined * len(pos)))]) if len(pos) else 0.0
     return {
@@ -199,14 +215,14 @@ def calibrate(
 
 def table(results: dict[str, dict[str, Any]]) -> str:
     """One row per retrieval mode; shares as fractions, as in the JSON."""
-    header = (f"{'mode':<8} {'R@1':>6} {'R@5':>6} {'MRR@10':>7} {'nDCG@10':>8} {'1st-sent':>9} {'answer':>7} "
+    header = (f"{'mode':<18} {'R@1':>6} {'R@5':>6} {'MRR@10':>7} {'nDCG@10':>8} {'1st-sent':>9} {'answer':>7} "
               f"{'declined':>9} {'unans.declined':>15} {'p50 ms':>7} {'p95 ms':>7}")
     rows = [header, "-" * len(header)]
     for mode, r in results.items():
         p, a, t = r["passage"], r["answer"], r["latency_ms"]
         unanswerable = f"{r['unanswerable']['declined']:>15.3f}" if "unanswerable" in r else f"{'–':>15}"
         rows.append(
-            f"{mode:<8} {p['R@1']:>6.3f} {p['R@5']:>6.3f} {p['MRR@10']:>7.3f} {p['nDCG@10']:>8.3f} "
+            f"{mode:<18} {p['R@1']:>6.3f} {p['R@5']:>6.3f} {p['MRR@10']:>7.3f} {p['nDCG@10']:>8.3f} "
             f"{a['first_sentence_hit']:>9.3f} {a['answer_hit']:>7.3f} {a['declined']:>9.3f} {unanswerable} "
             f"{t['p50']:>7.1f} {t['p95']:>7.1f}"
         )

@@ -84,8 +84,9 @@ class Query:
     """A question prepared once for all stages: its vector and analyzed words."""
 
     text: str
-    vector: np.ndarray
+    vector: np.ndarray  # for passage search
     tokens: list[str]
+    reader_vector: np.ndarray | None = None  # for scoring answer sentences, when the trained reader is on
 
 
 class Retriever:
@@ -105,8 +106,9 @@ class Retriever:
         self._chunk_article = np.array([position[c.article_id] for c in store.chunks], dtype=np.int64)
 
     def query(self, question: str) -> Query:
-        vector = self.embedder.encode_queries([question])[0]
-        return Query(question, vector, self.analyzer(question))
+        vectors, reader_vectors = self.embedder.encode_questions([question], reader=self.settings.reader)
+        return Query(question, vectors[0], self.analyzer(question),
+                     reader_vectors[0] if reader_vectors is not None else None)
 
     def retrieve(self, query: Query, k: int | None = None, filters: Filters | None = None) -> list[Passage]:
         """The top `k` passages for `query`, best first, restricted by `filters`."""

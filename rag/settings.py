@@ -53,9 +53,11 @@ class Settings:
     max_sources: int = 10  # the most a caller may ask for (CLI -k, UI slider, API)
 
     # answer composition
+    reader: bool = True  # order answer sentences with the trained reader (rag/weights); False: plain e5 similarity
     answer_sentences: int = 4  # at most; see answer_margin
     answer_margin: float = 0.08  # a sentence joins the answer only if it scores within this of the best
-    min_confidence: float = 0.89  # below: decline; `rag eval --calibrate` on XQuAD-de dev gave 0.894
+    min_confidence: float = 0.89  # below: decline (no reader); `rag eval --calibrate` on XQuAD-de dev gave 0.894
+    reader_min_confidence: float = 0.6125  # the same with the reader; `rag eval --calibrate` on news QA dev
     max_question_chars: int = 1000
 
     def chunking(self) -> dict[str, Any]:

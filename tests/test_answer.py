@@ -37,7 +37,8 @@ def _passage(scores: list[float], article_id: str = "a.txt", text: str | None = 
 def _compose(passages: list[Passage], **settings):
     analyzer = Analyzer()
     lexical = LexicalIndex.build([analyzer(p.chunk.text) for p in passages])
-    composer = Composer(replace(Settings(), min_confidence=-math.inf, **settings), analyzer, lexical)
+    composer = Composer(replace(Settings(), min_confidence=-math.inf, reader_min_confidence=-math.inf, **settings),
+                        analyzer, lexical)
     # the question's words occur in no sentence, so the scores above decide alone
     return composer.compose(Query("Wozu dient xyzzy?", np.zeros(8, np.float32), analyzer("xyzzy")), passages)
 
