@@ -13,6 +13,7 @@ from dataclasses import replace
 from pathlib import Path
 
 from . import store
+from .embedding import READER_WEIGHTS
 from .engine import Engine, IndexUnavailable, QuestionError
 from .indexing import BuildRefused, BuildReport
 from .settings import RETRIEVAL_MODES, Settings
@@ -21,7 +22,9 @@ from .settings import RETRIEVAL_MODES, Settings
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     _quiet_libraries()
-    settings = Settings(seeds_dir=Path(args.seeds), index_dir=Path(args.index), **({"model": args.model} if args.model else {}))
+    settings = Settings(seeds_dir=Path(args.seeds), index_dir=Path(args.index),
+                        **({"model": args.model} if args.model else {}),
+                        **({"reader": False} if getattr(args, "no_reader", False) else {}))
     try:
         code = args.run(args, settings)
         sys.stdout.flush()  # a closed pipe shows up here, inside the handlers below
@@ -87,7 +90,7 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
     from .app import read_credentials, serve  # gradio is heavy; only `serve` pays for importing it
 
     serve(settings, host=args.host, port=args.port, auth=read_credentials(args.auth, args.auth_file),
-          build=not args.no_build, allow_removal=args.allow_removal)
+          build=not args.no_build, allow_removal=args.allow_removal, watch=not args.no_watch)
     return 0
 
 
@@ -97,15 +100,28 @@ def _eval(args: argparse.Namespace, settings: Settings) -> int:
     file = Path(args.file)
     if not file.is_file():
         raise ValueError(f"{file} does not exist")
-    if args.calibrate:
-        result = evaluation.calibrate(file, settings)
+    if args.calibrate:  # calibrates the threshold of the reader, unless --reader off
+        result = evaluation.calibrate(file, replace(settings, reader=args.reader != "off"))
         print(json.dumps(result, indent=2))
         _write_json(args.json, result)
         return 0
     modes = list(RETRIEVAL_MODES) if args.all_modes else [args.retrieval]
-    results = evaluation.run(file, settings, modes, progress=sys.stderr.isatty())
+    readers = {"on": (True,), "off": (False,), "both": (True, False)}[args.reader]
+    results = evaluation.run(file, settings, modes, progress=sys.stderr.isatty(), readers=readers)
     print(evaluation.table(results))
-    _write_json(args.json, results[modes[0]] if len(modes) == 1 else results)
+    _write_json(args.json, next(iter(results.values())) if len(results) == 1 else results)
+    return 0
+
+
+def _train_reader(args: argparse.Namespace, settings: Settings) -> int:
+    from . import training
+
+    file = Path(args.train)
+    if not file.is_file():
+        raise ValueError(f"{file} does not exist")
+    summary = training.run(file, settings, out=Path(args.out), epochs=args.epochs, seed=args.seed, limit=args.limit,
+                           log=lambda line: print(line, file=sys.stderr))
+    print(json.dumps(summary))
     return 0
 
 
@@ -159,6 +175,7 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--to", dest="date_to", help="only articles up to this date")
     p.add_argument("--source", action="append", help="only this article file (repeatable)")
     p.add_argument("--retrieval", choices=RETRIEVAL_MODES, default="hybrid")
+    p.add_argument("--no-reader", action="store_true", help="order answer sentences by plain e5 similarity")
     p.set_defaults(run=_ask)
 
     p = sub.add_parser("serve", parents=[common], help="update the index, then open the chat in the browser")
@@ -167,17 +184,29 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--auth", help="user:password for a login (visible in `ps`: prefer --auth-file or RAG_AUTH)")
     p.add_argument("--auth-file", help="file whose first line is user:password for the login")
     p.add_argument("--no-build", action="store_true", help="serve the index as it is")
+    p.add_argument("--no-watch", action="store_true", help="do not re-index seeds/ while serving")
     p.add_argument("--allow-removal", action="store_true",
                    help="let the start-up build remove more than half of the indexed articles")
+    p.add_argument("--no-reader", action="store_true", help="order answer sentences by plain e5 similarity")
     p.set_defaults(run=_serve)
 
     p = sub.add_parser("eval", parents=[common], help="measure retrieval and answers on a SQuAD-format or news QA file")
     p.add_argument("file")
     p.add_argument("--retrieval", choices=RETRIEVAL_MODES, default="hybrid")
     p.add_argument("--all-modes", action="store_true", help="compare dense, bm25, rrf and hybrid")
+    p.add_argument("--reader", choices=("on", "off", "both"), default="both",
+                   help="answer with the trained reader, without it, or compare both (default)")
     p.add_argument("--calibrate", action="store_true", help="choose the decline threshold instead")
     p.add_argument("--json", metavar="FILE", help="write the figures as JSON")
     p.set_defaults(run=_eval)
+
+    p = sub.add_parser("train-reader", parents=[common], help="retrain the answer reader (rag/weights) on news QA")
+    p.add_argument("--train", default="data/news-qa/train.json", help="news QA file to train on")
+    p.add_argument("--out", default=str(READER_WEIGHTS), help="where to write the weights")
+    p.add_argument("--epochs", type=int, default=5)
+    p.add_argument("--seed", type=int, default=13)
+    p.add_argument("--limit", type=int, help="train on the first N questions only (smoke tests)")
+    p.set_defaults(run=_train_reader)
     return parser
 
 

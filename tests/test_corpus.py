@@ -148,3 +148,4 @@ def test_impossible_date_line_leaves_the_date_unknown_with_a_note(value):
     article = parse_text(f"date {value} Ein Artikel.\n\nZweiter Absatz.")
     assert article.date is None and article.title == "Ein Artikel."
     assert any(value in n and "not a valid date" in n for n in article.notes)
+
