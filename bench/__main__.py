@@ -20,9 +20,11 @@ TARGETS = [  # (what, value from results, target, ok)
     ("full build / raw model.encode", lambda r: r["build"]["build_vs_raw"], "≥ 0.9", lambda v: v >= 0.9),
     ("add 1 article to the full index, s (model loaded)",
      lambda r: next(x["seconds"] for x in r["build"]["incremental"] if x["step"] == "add 1 article"), "≤ 5", lambda v: v <= 5),
-    ("ask() p50 ms", lambda r: r["query"]["p50_ms"], "≤ 100", lambda v: v <= 100),
-    ("ask() p95 ms", lambda r: r["query"]["p95_ms"], "≤ 200", lambda v: v <= 200),
+    ("ask() p50 ms (with the reader)", lambda r: r["query"]["p50_ms"], "≤ 200", lambda v: v <= 200),
+    ("ask() p95 ms (with the reader)", lambda r: r["query"]["p95_ms"], "≤ 400", lambda v: v <= 400),
     ("cold start to first answer, s", lambda r: r["query"]["cold_start_s"], "≤ 20", lambda v: v <= 20),
+    ("cold start growth from the reader, s",
+     lambda r: r["query"]["cold_start_s"] - r["query"]["no_reader"]["cold_start_s"], "≤ 2", lambda v: v <= 2),
     ("serving RSS under load, MB", lambda r: r["load"]["server_peak_rss_mb"], "≤ 1536", lambda v: v <= 1536),
     ("load errors", lambda r: sum(x["errors"] for x in r["load"]["levels"]), "0", lambda v: v == 0),
 ]
@@ -83,11 +85,15 @@ def report() -> str:
         "",
         "## Query",
         "",
-        table([{"chunks": q["chunks"], "questions": q["questions"], "p50 ms": q["p50_ms"], "p95 ms": q["p95_ms"],
-                "p99 ms": q["p99_ms"], "cold start s": q["cold_start_s"], "peak RSS MB": q["peak_rss_mb"]}],
-              ["chunks", "questions", "p50 ms", "p95 ms", "p99 ms", "cold start s", "peak RSS MB"]),
+        table([{"answer sentences": name, "p50 ms": r["p50_ms"], "p95 ms": r["p95_ms"], "p99 ms": r["p99_ms"],
+                "cold start s": r["cold_start_s"]} for name, r in (("trained reader (default)", q),
+                                                                   ("plain e5 (--no-reader)", q["no_reader"]))],
+              ["answer sentences", "p50 ms", "p95 ms", "p99 ms", "cold start s"]),
         "",
-        "Mean per stage (ms): " + ", ".join(f"{k} {v:.1f}" for k, v in q["mean_ms"].items()) + ". "
+        f"{q['questions']} questions over {q['chunks']:,} chunks, asked of both engines in turn in one process "
+        f"(peak RSS {q['peak_rss_mb']:.0f} MB): reader / plain p50 {q['p50_ms'] / q['no_reader']['p50_ms']:.2f}x, "
+        f"cold start {q['cold_start_s'] - q['no_reader']['cold_start_s']:+.1f} s. "
+        "Mean per stage with the reader (ms): " + ", ".join(f"{k} {v:.1f}" for k, v in q["mean_ms"].items()) + ". "
         "Cold start is process start to the printed answer of `rag ask`.",
         "",
         "## Load (concurrent `gradio_client` users against `rag serve`)",
@@ -98,6 +104,9 @@ def report() -> str:
         "The queue runs two answers at a time (2 cores), so latency under load grows with queueing, not errors.",
         "",
         "## Against the LangChain recipe",
+        "",
+        f"*Measured {base.get('date', 'in an earlier run than the sections above (date not recorded)')}; the "
+        "comparisons inside this section are from that one run.*",
         "",
         "Baseline: `langchain-community` `FAISS.from_documents` with `langchain-huggingface` `HuggingFaceEmbeddings` "
         "on the same model folder and the same chunk texts, `similarity_search` for queries; it lives in its own venv "

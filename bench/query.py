@@ -9,6 +9,7 @@ import os
 import subprocess
 import sys
 import time
+from dataclasses import replace
 
 import numpy as np
 
@@ -29,38 +30,64 @@ def ensure_index() -> Engine:
 
 
 def main() -> None:
+    """The default engine (trained reader on) and the same engine without the reader, side by side."""
     engine = ensure_index()
+    plain = Engine(replace(engine.settings, reader=False), engine.embedder)
     questions = benchmark_questions(200)
-    settings = engine.settings
-    t = time.perf_counter()
-    out = subprocess.run([sys.executable, "-m", "rag.cli", "ask", "--index", str(settings.index_dir), questions[0]],
-                         capture_output=True, text=True, cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)})
-    cold = time.perf_counter() - t
-    assert out.returncode == 0, out.stderr
+    cold = {name: _cold_ask(engine.settings.index_dir, questions[0], *extra)
+            for name, extra in (("reader", ()), ("no reader", ("--no-reader",)), ("reader ", ()))}
+    cold_reader = min(cold["reader"], cold["reader "])  # twice, to even out a warming file cache
 
-    engine.ask("Aufwärmen")  # model and index loaded, as in a running app
-    totals, parts = [], {"embed": [], "retrieve": [], "compose": []}
-    declined = 0
-    for q in questions:
-        answer = engine.ask(q)
-        totals.append(answer.timings_ms["total"])
-        for k in parts:
-            parts[k].append(answer.timings_ms[k])
-        declined += answer.declined
-    p50, p95, p99 = (float(np.percentile(totals, q)) for q in (50, 95, 99))
+    engine.ask("Aufwärmen")  # model, reader and index loaded, as in a running app
+    plain.ask("Aufwärmen")
+    runs = {"reader": _Run(), "no reader": _Run()}
+    for q in questions:  # interleaved, so drift on a noisy machine hits both alike
+        runs["reader"].add(engine.ask(q))
+        runs["no reader"].add(plain.ask(q))
     status = engine.status()
     result = {
         "articles": status.articles, "chunks": status.chunks, "questions": len(questions),
-        "p50_ms": p50, "p95_ms": p95, "p99_ms": p99,
-        "mean_ms": {k: float(np.mean(v)) for k, v in parts.items()},
-        "declined": declined / len(questions),
-        "cold_start_s": cold, "peak_rss_mb": peak_rss_mb(),
+        **runs["reader"].figures(), "cold_start_s": cold_reader, "peak_rss_mb": peak_rss_mb(),
+        "no_reader": {**runs["no reader"].figures(), "cold_start_s": cold["no reader"]},
     }
-    print(table([{"chunks": status.chunks, "questions": len(questions), "p50 ms": p50, "p95 ms": p95, "p99 ms": p99,
-                  "cold start s": cold, "peak RSS MB": result["peak_rss_mb"]}],
-                ["chunks", "questions", "p50 ms", "p95 ms", "p99 ms", "cold start s", "peak RSS MB"]))
-    print("mean per stage (ms): " + ", ".join(f"{k} {v:.1f}" for k, v in result["mean_ms"].items()))
+    rows = [{"answer sentences": name, "p50 ms": r["p50_ms"], "p95 ms": r["p95_ms"], "p99 ms": r["p99_ms"],
+             "cold start s": c} for name, r, c in (("reader", result, cold_reader),
+                                                  ("no reader", result["no_reader"], cold["no reader"]))]
+    print(f"{status.chunks} chunks, {len(questions)} questions, peak RSS {result['peak_rss_mb']:.0f} MB")
+    print(table(rows, ["answer sentences", "p50 ms", "p95 ms", "p99 ms", "cold start s"]))
+    print(f"reader / no reader: p50 {result['p50_ms'] / result['no_reader']['p50_ms']:.2f}x, "
+          f"cold start +{cold_reader - cold['no reader']:.1f} s")
+    print("mean per stage with the reader (ms): " + ", ".join(f"{k} {v:.1f}" for k, v in result["mean_ms"].items()))
     save("query", result)
+
+
+def _cold_ask(index_dir, question: str, *extra: str) -> float:
+    """Process start to printed answer, as a user typing `rag ask` sees it."""
+    started = time.perf_counter()
+    out = subprocess.run([sys.executable, "-m", "rag.cli", "ask", "--index", str(index_dir), *extra, question],
+                         capture_output=True, text=True, cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)})
+    assert out.returncode == 0, out.stderr
+    return time.perf_counter() - started
+
+
+class _Run:
+    """Latencies and declines of one engine over the question list."""
+
+    def __init__(self) -> None:
+        self.totals: list[float] = []
+        self.parts: dict[str, list[float]] = {"embed": [], "retrieve": [], "compose": []}
+        self.declined = 0
+
+    def add(self, answer) -> None:
+        self.totals.append(answer.timings_ms["total"])
+        for k, v in self.parts.items():
+            v.append(answer.timings_ms[k])
+        self.declined += answer.declined
+
+    def figures(self) -> dict:
+        p50, p95, p99 = (float(np.percentile(self.totals, q)) for q in (50, 95, 99))
+        return {"p50_ms": p50, "p95_ms": p95, "p99_ms": p99, "declined": self.declined / len(self.totals),
+                "mean_ms": {k: float(np.mean(v)) for k, v in self.parts.items()}}
 
 
 if __name__ == "__main__":

@@ -6,6 +6,7 @@ import json
 import os
 import platform
 import resource
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
@@ -43,7 +44,8 @@ def table(rows: list[dict[str, Any]], columns: list[str]) -> str:
 def save(name: str, data: dict[str, Any]) -> Path:
     RESULTS.mkdir(exist_ok=True)
     path = RESULTS / f"{name}.json"
-    path.write_text(json.dumps({"machine": machine(), **data}, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    stamp = {"machine": machine(), "date": datetime.now(timezone.utc).strftime("%Y-%m-%d")}
+    path.write_text(json.dumps({**stamp, **data}, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
     print(f"wrote {path.relative_to(RESULTS.parents[1])}")
     return path
 
