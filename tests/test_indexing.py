@@ -170,7 +170,7 @@ def test_build_that_would_remove_most_articles_is_refused_and_loses_nothing(sett
 
 def test_interrupted_build_resumes_from_staged_vectors(settings, embedder, gnad_rows, monkeypatch, tmp_path):
     write_gnad_seeds(settings.seeds_dir, gnad_rows[:6])
-    monkeypatch.setattr(indexing, "STAGE_CHUNKS", 8)  # stage after every few chunks
+    monkeypatch.setattr(indexing, "STAGE_CHUNKS", 1)  # stage after every article
     real = embedder.encode_passages
     embedded: list[int] = []
 
