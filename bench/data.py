@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-import csv
-import os
 from dataclasses import replace
 from pathlib import Path
 
+from rag.newsqa import article_file, article_text, gnad_rows, shared_dir
 from rag.settings import Settings
 
 ROOT = Path(__file__).resolve().parents[1]
-SHARED = Path(os.environ.get("RAG_SHARED_DIR", ROOT.parent / "shared"))
+SHARED = shared_dir()
 GNAD = SHARED / "data" / "10kgnad" / "test.csv"
 XQUAD = SHARED / "data" / "xquad-de" / "xquad.de.dev.json"
 SEED = ROOT / "seeds" / "000_51d543a782ed1e65.txt"
@@ -23,9 +22,7 @@ def gnad_settings() -> Settings:
 
 def gnad_articles(limit: int | None = None) -> list[tuple[str, str]]:
     """(label, text) rows of 10kGNAD's test split (`label;'text'`)."""
-    with GNAD.open(encoding="utf-8", newline="") as f:
-        rows = [(r[0], r[1]) for r in csv.reader(f, delimiter=";", quotechar="'") if len(r) == 2]
-    return rows[:limit]
+    return gnad_rows(SHARED)[:limit]
 
 
 def write_gnad_seeds(folder: Path, rows: list[tuple[str, str]], start: int = 0) -> list[Path]:
@@ -33,7 +30,7 @@ def write_gnad_seeds(folder: Path, rows: list[tuple[str, str]], start: int = 0) 
     folder.mkdir(parents=True, exist_ok=True)
     paths = []
     for i, (label, text) in enumerate(rows, start=start):
-        path = folder / f"gnad_{i:04d}_{label.lower()}.txt"
-        path.write_text(text.strip() + "\n", encoding="utf-8")
+        path = folder / article_file(i, label)
+        path.write_text(article_text(text), encoding="utf-8")
         paths.append(path)
     return paths
