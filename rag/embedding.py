@@ -9,6 +9,7 @@ more than the passages themselves.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import sys
 import threading
@@ -132,9 +133,10 @@ class Embedder:
                 self._reader = loaded
         return loaded or None
 
-    @property
+    @functools.cached_property
     def reader_fingerprint(self) -> str | None:
-        """Names the reader weights in use (None without a reader), for evaluation output and the status line."""
+        """Names the reader weights in use (None without a reader), for evaluation output and the status line;
+        hashed once, as the status line asks every few seconds."""
         if self.model_name != BUNDLED_MODEL or not READER_WEIGHTS.exists():
             return None
         return "reader:" + hashlib.sha256(READER_WEIGHTS.read_bytes()).hexdigest()[:16]
