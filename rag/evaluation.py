@@ -49,7 +49,8 @@ def load_news(path: Path, distractors: int = 300, seed: int = 0) -> tuple[dict[s
     records = newsqa.load(path)
     corpus = newsqa.Corpus()
     rows = list(dict.fromkeys(r.row for r in records if r.row is not None))
-    others = [i for i in range(len(corpus.rows)) if i not in corpus.reserved and i not in set(rows)]
+    asked = set(rows)
+    others = [i for i in range(len(corpus.rows)) if i not in corpus.reserved and i not in asked]
     rows += sorted(random.Random(seed).sample(others, min(distractors, len(others))))
     articles = dict(corpus.file(row) for row in rows)
     questions = [Question(r.question, (r.answer,) if r.answer else (), corpus.file(r.row)[0] if r.row is not None else None)
