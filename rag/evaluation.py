@@ -161,7 +161,7 @@ def run(
         seeds = Path(tmp) / "seeds"
         write_seeds(articles, seeds)
         base = replace(settings, seeds_dir=seeds, index_dir=Path(tmp) / "index")
-        embedder = embedder or Embedder(base.model, base.model_cache, base.batch_size)
+        embedder = embedder or Embedder.for_settings(base)
         Engine(base, embedder).build(progress=progress)
         return {mode if reader else f"{mode}, no reader":
                 evaluate(Engine(replace(base, retrieval=mode, reader=reader), embedder), questions)
@@ -198,7 +198,7 @@ def calibrate(
             write_seeds(part, seeds)
             s = replace(settings, seeds_dir=seeds, index_dir=Path(tmp) / f"index{h}", min_confidence=-math.inf,
                         reader_min_confidence=-math.inf)
-            embedder = embedder or Embedder(s.model, s.model_cache, s.batch_size)
+            embedder = embedder or Embedder.for_settings(s)
             engine = Engine(s, embedder)
             engine.build()
             for q in questions:

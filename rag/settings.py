@@ -9,6 +9,7 @@ from typing import Any, Literal
 
 from .bundled import BUNDLED_MODEL
 from .chunking import SPLITTER_VERSION
+from .embedding import Runtime
 
 RetrievalMode = Literal["hybrid", "rrf", "dense", "bm25"]
 RETRIEVAL_MODES: tuple[RetrievalMode, ...] = ("hybrid", "rrf", "dense", "bm25")
@@ -32,6 +33,8 @@ class Settings:
     # embedding: "bundled:multilingual-e5-small", a sentence-transformers hub name, or a local folder
     model: str = BUNDLED_MODEL
     model_cache: Path = field(default_factory=default_model_cache)
+    # how the bundled model runs: ONNX Runtime int8 (default: quality gate in BENCHMARKS.md) or float32, or torch
+    runtime: Runtime = "onnx-int8"
     batch_size: int = 32
 
     max_article_bytes: int = 1_000_000  # larger files are skipped with a message (a book, not an article)

@@ -34,6 +34,7 @@ from typing import Any, Iterator
 import faiss
 import numpy as np
 
+from .bundled import INT8
 from .chunking import Chunk
 from .corpus import Article, Paragraph
 from .lexical import LexicalIndex
@@ -86,12 +87,20 @@ class Manifest:
 
     def compatible(self, model: str, fingerprint: str, chunking: dict[str, Any]) -> str | None:
         """None if vectors can be reused for these settings, else the reason they cannot."""
-        if self.model != model or self.fingerprint != fingerprint:
-            return f"the model changed ({self.model} → {model})" if self.model != model else \
-                "the model's weights changed"
+        if self.model != model:
+            return f"the model changed ({self.model} → {model})"
+        if self.fingerprint != fingerprint:
+            if self.fingerprint.removesuffix(INT8) == fingerprint.removesuffix(INT8):
+                return (f"the model now runs in {_precision(fingerprint)}, the index was built in "
+                        f"{_precision(self.fingerprint)} (vectors of the two differ)")
+            return "the model's weights changed"
         if self.chunking != chunking:
             return "the chunking settings changed"
         return None
+
+
+def _precision(fingerprint: str) -> str:
+    return "int8" if fingerprint.endswith(INT8) else "float32"
 
 
 @dataclass

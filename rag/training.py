@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 
 from .bundled import BUNDLED_MODEL
-from .embedding import READER_WEIGHTS, Embedder
+from .embedding import READER_WEIGHTS, Embedder, model_fingerprint
 from .engine import Engine
 from .evaluation import Question, load, write_seeds
 from .settings import Settings
@@ -76,7 +76,7 @@ def run(train_file: Path, settings: Settings, out: Path = READER_WEIGHTS, epochs
 
     torch.set_num_threads(max(1, os.cpu_count() or 1))
     started = time.perf_counter()
-    embedder = Embedder(settings.model, settings.model_cache, settings.batch_size)
+    embedder = Embedder.for_settings(replace(settings, runtime="torch"))  # gradients need torch
     if settings.model != BUNDLED_MODEL:
         raise ValueError("the reader is trained for the bundled model only")
     examples = build_examples(train_file, settings, embedder, k=settings.sources)[:limit]
@@ -86,7 +86,7 @@ def run(train_file: Path, settings: Settings, out: Path = READER_WEIGHTS, epochs
     summary = {"train_file": str(train_file), "examples": len(examples), "epochs": epochs, "seed": seed,
                "candidates_per_question": round(float(np.mean([len(e.positive) for e in examples])), 1),
                "minutes": round((time.perf_counter() - started) / 60, 1)}
-    reader.save(out, embedder.fingerprint, summary)
+    reader.save(out, model_fingerprint(settings.model), summary)
     log(f"wrote {out} ({out.stat().st_size / 1e6:.1f} MB) in {summary['minutes']} min")
     return summary
 
@@ -102,7 +102,7 @@ def train(examples: list[Example], embedder: Embedder, epochs: int = 5, batch_si
     np.random.seed(seed)
     torch.manual_seed(seed)
     torch.use_deterministic_algorithms(True, warn_only=True)
-    st = embedder.model
+    st = embedder.sentence_transformer()
     reader = QuestionReader(st[0].auto_model, split)
     optimiser = torch.optim.AdamW([{"params": reader.top.parameters(), "lr": lr_layers},
                                    {"params": reader.delta.parameters(), "lr": lr_map}], weight_decay=0.01)

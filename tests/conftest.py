@@ -17,7 +17,7 @@ from rag.settings import Settings
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """Tests that need the embedding model are slow: mark them so `-m "not model"` gives a quick run."""
     for item in items:
-        if {"embedder", "engine"} & set(getattr(item, "fixturenames", ())):
+        if {"embedder", "torch_embedder", "engine"} & set(getattr(item, "fixturenames", ())):
             item.add_marker(pytest.mark.model)
 
 
@@ -29,8 +29,13 @@ def settings(tmp_path: Path) -> Settings:
 
 @pytest.fixture(scope="session")
 def embedder() -> Embedder:
-    s = Settings()
-    return Embedder(s.model, s.model_cache, s.batch_size)
+    return Embedder.for_settings(Settings())
+
+
+@pytest.fixture(scope="session")
+def torch_embedder() -> Embedder:
+    """The bundled model on sentence-transformers: training, and the reference the ONNX runtime must match."""
+    return Embedder.for_settings(Settings(runtime="torch"))
 
 
 @pytest.fixture(scope="session")

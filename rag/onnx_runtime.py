@@ -1,0 +1,156 @@
+"""The bundled model and its reader on ONNX Runtime: the default path, without torch.
+
+`rag ask` used to spend 4.5 s importing sentence-transformers (and with it
+transformers and torch) to run a 30 ms question, and a gigabyte of memory to
+hold it. Here the same weights, exported once (rag/export.py), run through
+`onnxruntime` with the `tokenizers` library: same prompts, truncation, mean
+pooling and token offsets as the sentence-transformers path (tests compare them).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from .bundled import BUNDLED_PROMPTS, bundled_fingerprint, materialize
+
+EXPORT_VERSION = 2  # bump when rag/export.py's graphs change, so cached exports are redone
+PRECISIONS = ("fp32", "int8")
+DEFAULT_TAP = 8  # the encoder's second output when there is no reader (then unused)
+
+
+@dataclass(frozen=True)
+class OnnxFiles:
+    """The exported files one backend runs; `reader` is None when there are no reader weights."""
+
+    folder: Path
+    encoder: Path
+    reader: Path | None
+
+
+def onnx_files(cache_dir: Path, precision: str, reader_weights: Path | None, reader_digest: str | None) -> OnnxFiles:
+    """The ONNX files for the bundled model (and reader), exported now (with torch) if any is missing."""
+    if precision not in PRECISIONS:
+        raise ValueError(f"precision must be one of {', '.join(PRECISIONS)}, not {precision!r}")
+    folder = Path(cache_dir) / f"multilingual-e5-small-{bundled_fingerprint()}-onnx{EXPORT_VERSION}"
+    tap = _reader_tap(reader_weights) if reader_weights else DEFAULT_TAP
+
+    def both(stem: str) -> tuple[Path, Path]:
+        return folder / f"{stem}-fp32.onnx", folder / f"{stem}-int8.onnx"
+
+    encoder = both(f"encoder-tap{tap}")
+    reader = folder / f"reader-{reader_digest}-fp32.onnx" if reader_weights else None  # float32 in both: see export
+    if not all(p.exists() for p in (*encoder, *([reader] if reader else ()), folder / "tokenizer.json",
+                                     folder / "config.json")):
+        from . import export  # torch, once: first run, or new reader weights
+
+        st_dir = materialize(cache_dir)
+        if not all(p.exists() for p in encoder):
+            export.export_encoder(st_dir, tap, *encoder)
+        if reader and not reader.exists():
+            export.export_reader(st_dir, reader_weights, bundled_fingerprint(), reader)
+        _write_side_files(st_dir, folder)
+    return OnnxFiles(folder, encoder[PRECISIONS.index(precision)], reader)
+
+
+def _reader_tap(weights: Path) -> int:
+    """The encoder layer the reader continues from (recorded in its weights)."""
+    from safetensors import safe_open
+
+    with safe_open(str(weights), framework="np") as f:
+        return int((f.metadata() or {}).get("split", DEFAULT_TAP))
+
+
+def _write_side_files(st_dir: Path, folder: Path) -> None:
+    config = json.loads((st_dir / "config.json").read_text(encoding="utf-8"))
+    side = {"tokenizer.json": (st_dir / "tokenizer.json").read_text(encoding="utf-8"),
+            "config.json": json.dumps({"dim": config["hidden_size"], "max_length": 512,
+                                       "pad_id": config["pad_token_id"], "prompts": BUNDLED_PROMPTS}, indent=1)}
+    for name, text in side.items():
+        with staged(folder / name) as tmp:
+            tmp.write_text(text, encoding="utf-8")
+
+
+@contextmanager
+def staged(target: Path) -> Iterator[Path]:
+    """A temporary path beside `target`, renamed onto it if the block succeeds: never a half-written model."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fd, name = tempfile.mkstemp(prefix=".export-", suffix=target.suffix, dir=target.parent)
+    os.close(fd)
+    tmp = Path(name)
+    try:
+        yield tmp
+        os.replace(tmp, target)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+class OnnxBackend:
+    """Encodes with the exported encoder (and reader) on ONNX Runtime; sessions load on first use."""
+
+    def __init__(self, files: OnnxFiles, threads: int | None = None) -> None:
+        import onnxruntime as ort
+        from tokenizers import Tokenizer
+
+        config = json.loads((files.folder / "config.json").read_text(encoding="utf-8"))
+        self.dim: int = config["dim"]
+        self.query_prompt: str = config["prompts"]["query"]
+        self.passage_prompt: str = config["prompts"]["passage"]
+        self.has_reader = files.reader is not None
+        self.tokenizer = Tokenizer.from_file(str(files.folder / "tokenizer.json"))
+        self.tokenizer.enable_truncation(config["max_length"])
+        self.tokenizer.enable_padding(pad_id=config["pad_id"])
+        options = ort.SessionOptions()
+        options.intra_op_num_threads = threads or os.cpu_count() or 1
+        options.inter_op_num_threads = 1
+        options.log_severity_level = 3  # warnings about unused initializers are not the user's concern
+        providers = ["CPUExecutionProvider"]
+        self._encoder = ort.InferenceSession(str(files.encoder), options, providers=providers)
+        self._reader = ort.InferenceSession(str(files.reader), options, providers=providers) if files.reader else None
+
+    def _run(self, texts: Sequence[str]) -> tuple[np.ndarray, np.ndarray, np.ndarray, list]:
+        encodings = self.tokenizer.encode_batch(list(texts))
+        ids = np.array([e.ids for e in encodings], dtype=np.int64)
+        mask = np.array([e.attention_mask for e in encodings], dtype=np.int64)
+        tokens, tapped = self._encoder.run(None, {"input_ids": ids, "attention_mask": mask})
+        return tokens, tapped, mask, encodings
+
+    def queries(self, texts: Sequence[str]) -> np.ndarray:
+        tokens, _, mask, _ = self._run([self.query_prompt + t for t in texts])
+        return _normalise(_mean_pool(tokens, mask))
+
+    def questions(self, texts: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
+        """Search and reader vectors from one encoder pass (the reader continues from the tapped layer)."""
+        tokens, tapped, mask, _ = self._run([self.query_prompt + t for t in texts])
+        (reader,) = self._reader.run(None, {"tapped": tapped, "attention_mask": mask})
+        return _normalise(_mean_pool(tokens, mask)), reader.astype(np.float32)
+
+    def passages(self, texts: Sequence[str]) -> list[tuple[np.ndarray, np.ndarray, np.ndarray]]:
+        """Per text: passage vector (mean of all tokens), the token vectors and their character offsets
+        (into the prompted text)."""
+        tokens, _, mask, encodings = self._run([self.passage_prompt + t for t in texts])
+        pooled = _mean_pool(tokens, mask)
+        out = []
+        for i, enc in enumerate(encodings):
+            n = int(mask[i].sum())
+            out.append((pooled[i], tokens[i, :n], np.asarray(enc.offsets[:n], dtype=np.int64).reshape(-1, 2)))
+        return out
+
+    def count_tokens(self, text: str) -> int:
+        return len(self.tokenizer.encode(self.passage_prompt + text).ids)
+
+
+def _mean_pool(tokens: np.ndarray, mask: np.ndarray) -> np.ndarray:
+    m = mask[..., None].astype(np.float32)
+    return (tokens * m).sum(1) / np.maximum(m.sum(1), 1e-9)
+
+
+def _normalise(v: np.ndarray) -> np.ndarray:
+    return (v / np.maximum(np.linalg.norm(v, axis=-1, keepdims=True), 1e-12)).astype(np.float32)
