@@ -57,8 +57,8 @@ def test_float32_onnx_matches_sentence_transformers(fp32, torch_embedder):
 def test_int8_vectors_stay_close_and_are_never_mixed_with_float32(embedder, fp32):
     assert embedder.runtime == "onnx-int8" and embedder.fingerprint != fp32.fingerprint
     ours, reference = _all_vectors(embedder), _all_vectors(fp32)
-    for kind in ours:  # measured 0.98-0.997; the retrieval and answer gate is bench/gate.py
-        assert _cosines(ours[kind], reference[kind]).min() >= 0.97, kind
+    for kind in ours:  # measured 0.995-0.999; the retrieval and answer gate is bench/gate.py
+        assert _cosines(ours[kind], reference[kind]).min() >= 0.99, kind
 
 
 def test_int8_answers_the_seed_questions_like_float32(settings, embedder, fp32):
