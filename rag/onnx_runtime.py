@@ -100,7 +100,7 @@ def staged(target: Path) -> Iterator[Path]:
 
 
 class OnnxBackend:
-    """Encodes with the exported encoder (and reader) on ONNX Runtime; sessions load on first use."""
+    """Encodes with the exported encoder (and reader) on ONNX Runtime."""
 
     def __init__(self, files: OnnxFiles, threads: int | None = None) -> None:
         import onnxruntime as ort
@@ -118,9 +118,8 @@ class OnnxBackend:
         # Idle worker threads would busy-wait for the next run and take the cores retrieval and answer
         # composition need: with spinning, ask() p50 on 10kGNAD was 23 ms, without it 14 ms.
         options.add_session_config_entry("session.intra_op.allow_spinning", "0")
-        providers = ["CPUExecutionProvider"]
-        self._encoder = ort.InferenceSession(str(files.encoder), options, providers=providers)
-        self._reader = ort.InferenceSession(str(files.reader), options, providers=providers) if files.reader else None
+        self._encoder = _session(files.encoder, options)
+        self._reader = _session(files.reader, options) if files.reader else None
 
     def _run(self, texts: Sequence[str]) -> tuple[np.ndarray, np.ndarray, np.ndarray, list[np.ndarray]]:
         ids, mask, offsets = self.tokenizer.encode(texts)
@@ -146,6 +145,16 @@ class OnnxBackend:
 
     def count_tokens(self, text: str) -> int:
         return len(self.tokenizer.encode([self.passage_prompt + text])[2][0])
+
+
+def _session(path: Path, options):
+    import onnxruntime as ort
+
+    try:
+        return ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+    except Exception as err:  # written atomically, so only a damaged disk or a hand edit gets here
+        raise ValueError(f"the exported model {path} cannot be loaded ({str(err).splitlines()[0]}); delete "
+                         f"{path.parent} and run the command again to export it anew") from None
 
 
 def _mean_pool(tokens: np.ndarray, mask: np.ndarray) -> np.ndarray:

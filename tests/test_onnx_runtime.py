@@ -112,3 +112,13 @@ def test_an_interrupted_export_leaves_no_file_behind(tmp_path):
     with staged(target) as tmp:
         tmp.write_bytes(b"a model")
     assert [p.name for p in tmp_path.iterdir()] == [target.name] and target.read_bytes() == b"a model"
+
+
+def test_a_damaged_export_is_named_with_its_fix(embedder, tmp_path):
+    from rag.onnx_runtime import OnnxBackend, OnnxFiles
+
+    folder = embedder.backend.tokenizer.folder
+    broken = tmp_path / "encoder-tap8-int8.onnx"
+    broken.write_bytes(b"not a model")
+    with pytest.raises(ValueError, match="cannot be loaded.*delete"):
+        OnnxBackend(OnnxFiles(folder, broken, None))
