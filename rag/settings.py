@@ -81,4 +81,6 @@ class Settings:
             parts += ["--index", str(self.index_dir)]
         if self.model != BUNDLED_MODEL:
             parts += ["--model", self.model]
+        elif self.runtime != Settings.runtime:
+            parts += ["--runtime", self.runtime]
         return " ".join(parts)

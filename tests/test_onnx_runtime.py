@@ -16,7 +16,7 @@ import pytest
 
 from rag import newsqa
 from rag.embedding import Embedder
-from rag.engine import Engine
+from rag.engine import Engine, IndexUnavailable
 from rag.onnx_runtime import staged
 from rag.settings import Settings
 
@@ -81,6 +81,14 @@ def test_an_index_in_the_other_precision_is_rebuilt_and_says_why(settings, embed
     Engine(settings, embedder).build()
     report = Engine(settings, fp32).build()
     assert report.rebuild_reason and "float32" in report.rebuild_reason and "int8" in report.rebuild_reason
+
+
+def test_asking_an_index_of_the_other_precision_names_the_build_for_this_one(settings, embedder, fp32):
+    shutil.copy(SEED, settings.seeds_dir)
+    Engine(settings, embedder).build()
+    with pytest.raises(IndexUnavailable) as err:
+        Engine(replace(settings, runtime="onnx-fp32"), fp32).ask("Was sagte Stoltenberg?")
+    assert "+int8" in err.value.reason and "--runtime onnx-fp32" in err.value.command
 
 
 def test_the_default_path_never_imports_torch(settings, embedder):
