@@ -13,7 +13,7 @@ from dataclasses import replace
 from pathlib import Path
 
 from . import store
-from .embedding import READER_WEIGHTS, RUNTIMES
+from .embedding import READER_WEIGHTS, RUNTIMES, Embedder
 from .engine import Engine, IndexUnavailable, QuestionError
 from .indexing import BuildRefused, BuildReport
 from .settings import RETRIEVAL_MODES, Settings
@@ -27,6 +27,9 @@ def main(argv: list[str] | None = None) -> int:
                         **({"runtime": args.runtime} if args.runtime else {}),
                         **({"reader": False} if getattr(args, "no_reader", False) else {}))
     try:
+        if Embedder.for_settings(settings).needs_export():
+            print("Preparing the bundled model for ONNX Runtime (first run only, about half a minute) …",
+                  file=sys.stderr)
         code = args.run(args, settings)
         sys.stdout.flush()  # a closed pipe shows up here, inside the handlers below
         return code

@@ -105,15 +105,27 @@ class Embedder:
                 self._backend = self._load()
         return self._backend
 
+    def needs_export(self) -> bool:
+        """Whether first use will export the bundled model to ONNX (once per machine, about half a minute)."""
+        if self.model_name != BUNDLED_MODEL or self.runtime == "torch" or self.cache_dir is None:
+            return False
+        from .onnx_runtime import needs_export
+
+        return needs_export(self.cache_dir, self.precision, *self._reader_files())
+
+    def _reader_files(self) -> tuple[Path | None, str | None]:
+        if self.model_name == BUNDLED_MODEL and READER_WEIGHTS.exists():
+            return READER_WEIGHTS, self.reader_fingerprint.removeprefix("reader:")
+        return None, None
+
     def _load(self):
-        reader = READER_WEIGHTS if self.model_name == BUNDLED_MODEL and READER_WEIGHTS.exists() else None
+        reader, digest = self._reader_files()
         if self.model_name == BUNDLED_MODEL:
             if self.cache_dir is None:
                 raise ValueError("the bundled model needs a cache folder to be materialised in")
             if self.runtime != "torch":
                 from .onnx_runtime import OnnxBackend, onnx_files
 
-                digest = self.reader_fingerprint.removeprefix("reader:") if reader else None
                 return OnnxBackend(onnx_files(self.cache_dir, self.precision, reader, digest))
             path = str(materialize(self.cache_dir))
         elif _local_folder(self.model_name) is None:

@@ -43,31 +43,43 @@ class OnnxFiles:
 
 def onnx_files(cache_dir: Path, precision: str, reader_weights: Path | None, reader_digest: str | None) -> OnnxFiles:
     """The ONNX files for the bundled model (and reader), exported now (with torch) if any is missing."""
-    if precision not in PRECISIONS:
-        raise ValueError(f"precision must be one of {', '.join(PRECISIONS)}, not {precision!r}")
-    folder = Path(cache_dir) / f"multilingual-e5-small-{bundled_fingerprint()}-onnx{EXPORT_VERSION}"
-    tap = _reader_tap(reader_weights) if reader_weights else DEFAULT_TAP
-
-    def both(stem: str) -> tuple[Path, Path]:
-        return folder / f"{stem}-fp32.onnx", folder / f"{stem}-int8.onnx"
-
-    encoder = both(f"encoder-tap{tap}")
-    reader = folder / f"reader-{reader_digest}-fp32.onnx" if reader_weights else None  # float32 in both: see export
-    if not all(p.exists() for p in (*encoder, *([reader] if reader else ()))):
+    files, encoders, missing = _plan(cache_dir, precision, reader_weights, reader_digest)
+    if missing:
         from . import export  # torch, once: first run, or new reader weights
 
         st_dir = materialize(cache_dir)
-        if not all(p.exists() for p in encoder):
-            export.export_encoder(st_dir, tap, *encoder)
-        if reader and not reader.exists():
-            export.export_reader(st_dir, reader_weights, bundled_fingerprint(), reader)
-    if not all((folder / name).exists() for name in (*SIDE_FILES, "config.json")):
-        _write_side_files(materialize(cache_dir), folder)
-    return OnnxFiles(folder, encoder[PRECISIONS.index(precision)], reader)
+        if not all(p.exists() for p in encoders):
+            export.export_encoder(st_dir, _tap(reader_weights), *encoders)
+        if files.reader and not files.reader.exists():
+            export.export_reader(st_dir, reader_weights, bundled_fingerprint(), files.reader)
+        if not all((files.folder / name).exists() for name in (*SIDE_FILES, "config.json")):
+            _write_side_files(st_dir, files.folder)
+    return files
 
 
-def _reader_tap(weights: Path) -> int:
+def needs_export(cache_dir: Path, precision: str, reader_weights: Path | None, reader_digest: str | None) -> bool:
+    """Whether `onnx_files` would export first (about half a minute), so a command can say so beforehand."""
+    return bool(_plan(cache_dir, precision, reader_weights, reader_digest)[2])
+
+
+def _plan(cache_dir: Path, precision: str, reader_weights: Path | None,
+          reader_digest: str | None) -> tuple[OnnxFiles, tuple[Path, Path], list[Path]]:
+    """Where the files live, both encoder precisions, and which files are missing."""
+    if precision not in PRECISIONS:
+        raise ValueError(f"precision must be one of {', '.join(PRECISIONS)}, not {precision!r}")
+    folder = Path(cache_dir) / f"multilingual-e5-small-{bundled_fingerprint()}-onnx{EXPORT_VERSION}"
+    stem = f"encoder-tap{_tap(reader_weights)}"
+    encoders = (folder / f"{stem}-fp32.onnx", folder / f"{stem}-int8.onnx")
+    reader = folder / f"reader-{reader_digest}-fp32.onnx" if reader_weights else None  # float32 in both: see export
+    needed = [*encoders, *([reader] if reader else ()), *(folder / n for n in (*SIDE_FILES, "config.json"))]
+    return OnnxFiles(folder, encoders[PRECISIONS.index(precision)], reader), encoders, \
+        [p for p in needed if not p.exists()]
+
+
+def _tap(weights: Path | None) -> int:
     """The encoder layer the reader continues from (recorded in its weights)."""
+    if weights is None:
+        return DEFAULT_TAP
     from safetensors import safe_open
 
     with safe_open(str(weights), framework="np") as f:

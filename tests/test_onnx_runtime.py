@@ -130,3 +130,15 @@ def test_a_damaged_export_is_named_with_its_fix(embedder, tmp_path):
     broken.write_bytes(b"not a model")
     with pytest.raises(ValueError, match="cannot be loaded.*delete"):
         OnnxBackend(OnnxFiles(folder, broken, None))
+
+
+def test_a_first_run_says_it_is_preparing_the_model_before_the_wait(embedder, tmp_path, monkeypatch, capsys):
+    from rag import cli
+
+    assert not embedder.needs_export()  # exported by now
+    empty = tmp_path / "models"  # as on a machine that has not exported yet
+    assert Embedder.for_settings(Settings(model_cache=empty)).needs_export()
+    assert not Embedder.for_settings(Settings(model_cache=empty, runtime="torch")).needs_export()
+    monkeypatch.setenv("RAG_MODEL_CACHE", str(empty))
+    cli.main(["ask", "--index", str(tmp_path / "kein-index"), "Was sagte Stoltenberg?"])  # fails before loading
+    assert "first run only" in capsys.readouterr().err
