@@ -26,6 +26,7 @@ import gradio as gr
 
 from .answer import Answer, Source
 from .corpus import Article
+from .embedding import Embedder
 from .engine import Engine, IndexUnavailable, QuestionError
 from .indexing import BuildRefused
 from .store import StoreError
@@ -582,11 +583,11 @@ def build_ui(engine: Engine, watcher: IndexWatcher | None = None) -> gr.Blocks:
 
 
 def serve(settings: Settings, host: str = "127.0.0.1", port: int = 7860, auth: str | None = None,
-          build: bool = True, allow_removal: bool = False, watch: bool = True) -> None:
+          build: bool = True, allow_removal: bool = False, watch: bool = True, embedder: Embedder | None = None) -> None:
     """Update the index, load the model once, then serve until interrupted, re-indexing `seeds/` as it changes."""
     if auth:
         parse_credentials(auth)  # a malformed login fails now, not after the build
-    engine = Engine(settings)
+    engine = Engine(settings, embedder)
     if build:
         startup_build(engine, allow_removal)
     engine.embedder.encode_questions(["Aufwärmen"], reader=settings.reader)  # load models now, not on the first question

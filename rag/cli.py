@@ -27,10 +27,11 @@ def main(argv: list[str] | None = None) -> int:
                         **({"runtime": args.runtime} if args.runtime else {}),
                         **({"reader": False} if getattr(args, "no_reader", False) else {}))
     try:
-        if Embedder.for_settings(settings).needs_export():
+        embedder = Embedder.for_settings(settings)  # one per command: it loads (and fingerprints) once
+        if getattr(args, "exports", True) and embedder.needs_export():
             print("Preparing the bundled model for ONNX Runtime (first run only, about half a minute) …",
                   file=sys.stderr)
-        code = args.run(args, settings)
+        code = args.run(args, settings, embedder)
         sys.stdout.flush()  # a closed pipe shows up here, inside the handlers below
         return code
     except (IndexUnavailable, BuildRefused) as err:
@@ -48,8 +49,8 @@ def main(argv: list[str] | None = None) -> int:
     return 1
 
 
-def _build(args: argparse.Namespace, settings: Settings) -> int:
-    report = Engine(settings).build(rebuild=args.rebuild, progress=sys.stderr.isatty() or args.progress,
+def _build(args: argparse.Namespace, settings: Settings, embedder: Embedder) -> int:
+    report = Engine(settings, embedder).build(rebuild=args.rebuild, progress=sys.stderr.isatty() or args.progress,
                                     allow_removal=args.allow_removal)
     print_report(report)
     return 0
@@ -70,11 +71,11 @@ def print_report(report: BuildReport) -> None:
     print(report.summary())
 
 
-def _ask(args: argparse.Namespace, settings: Settings) -> int:
+def _ask(args: argparse.Namespace, settings: Settings, embedder: Embedder) -> int:
     question = " ".join(args.question)
     settings = replace(settings, retrieval=args.retrieval)
-    answer = Engine(settings).ask(question, k=args.k, date_from=args.date_from, date_to=args.date_to,
-                                  sources=args.source or ())
+    answer = Engine(settings, embedder).ask(question, k=args.k, date_from=args.date_from, date_to=args.date_to,
+                                            sources=args.source or ())
     if args.json:
         print(json.dumps(answer.to_dict(), ensure_ascii=False, indent=2))
     else:
@@ -90,34 +91,34 @@ def printable(text: str) -> str:
     return _CONTROL.sub(lambda m: f"\\x{ord(m.group()):02x}", text)
 
 
-def _serve(args: argparse.Namespace, settings: Settings) -> int:
+def _serve(args: argparse.Namespace, settings: Settings, embedder: Embedder) -> int:
     from .app import read_credentials, serve  # gradio is heavy; only `serve` pays for importing it
 
     serve(settings, host=args.host, port=args.port, auth=read_credentials(args.auth, args.auth_file),
-          build=not args.no_build, allow_removal=args.allow_removal, watch=not args.no_watch)
+          build=not args.no_build, allow_removal=args.allow_removal, watch=not args.no_watch, embedder=embedder)
     return 0
 
 
-def _eval(args: argparse.Namespace, settings: Settings) -> int:
+def _eval(args: argparse.Namespace, settings: Settings, embedder: Embedder) -> int:
     from . import evaluation
 
     file = Path(args.file)
     if not file.is_file():
         raise ValueError(f"{file} does not exist")
     if args.calibrate:  # calibrates the threshold of the reader, unless --reader off
-        result = evaluation.calibrate(file, replace(settings, reader=args.reader != "off"))
+        result = evaluation.calibrate(file, replace(settings, reader=args.reader != "off"), embedder)
         print(json.dumps(result, indent=2))
         _write_json(args.json, result)
         return 0
     modes = list(RETRIEVAL_MODES) if args.all_modes else [args.retrieval]
     readers = {"on": (True,), "off": (False,), "both": (True, False)}[args.reader]
-    results = evaluation.run(file, settings, modes, progress=sys.stderr.isatty(), readers=readers)
+    results = evaluation.run(file, settings, modes, embedder, progress=sys.stderr.isatty(), readers=readers)
     print(evaluation.table(results))
     _write_json(args.json, next(iter(results.values())) if len(results) == 1 else results)
     return 0
 
 
-def _train_reader(args: argparse.Namespace, settings: Settings) -> int:
+def _train_reader(args: argparse.Namespace, settings: Settings, _embedder: Embedder) -> int:
     from . import training
 
     file = Path(args.train)
@@ -212,7 +213,7 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--epochs", type=int, default=5)
     p.add_argument("--seed", type=int, default=13)
     p.add_argument("--limit", type=int, help="train on the first N questions only (smoke tests)")
-    p.set_defaults(run=_train_reader)
+    p.set_defaults(run=_train_reader, exports=False)  # trains on torch: no ONNX export to announce
     return parser
 
 
