@@ -30,7 +30,7 @@ import torch
 from torch import nn
 
 from .onnx_runtime import staged
-from .reader import QuestionReader, _hidden, _mean_pool, _normalise
+from .reader import QuestionReader, _hidden
 
 
 class Encoder(nn.Module):
@@ -53,19 +53,14 @@ class Encoder(nn.Module):
 
 
 class ReaderTop(nn.Module):
-    """The reader's retrained top layers, pooling and residual map, from the encoder's tapped states."""
+    """`QuestionReader.read` (retrained top layers, pooling, residual map) from the encoder's tapped states."""
 
     def __init__(self, reader: QuestionReader) -> None:
         super().__init__()
         self.reader, self.dim = reader, reader.bert.config.hidden_size
 
     def forward(self, tapped: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
-        mask = _additive(attention_mask, tapped.dtype)
-        h = tapped
-        for layer in self.reader.top:
-            h = _hidden(layer(h, attention_mask=mask))
-        pooled = _mean_pool(h, attention_mask)
-        return _normalise(pooled + self.reader.delta(pooled))
+        return self.reader.read(tapped, _additive(attention_mask, tapped.dtype), attention_mask)
 
 
 def load_bert(st_dir: Path) -> nn.Module:

@@ -56,10 +56,14 @@ class QuestionReader(nn.Module):
                 for layer in self.bert.encoder.layer[self.split :]:
                     base = _hidden(layer(base, attention_mask=mask))
                 base = _normalise(_mean_pool(base, attention_mask))
+        return base, self.read(h, mask, attention_mask)
+
+    def read(self, h: torch.Tensor, layer_mask: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+        """The reader vector from the hidden states entering layer `split` (also the exported ONNX graph)."""
         for layer in self.top:
-            h = _hidden(layer(h, attention_mask=mask))
+            h = _hidden(layer(h, attention_mask=layer_mask))
         pooled = _mean_pool(h, attention_mask)
-        return base, _normalise(pooled + self.delta(pooled))
+        return _normalise(pooled + self.delta(pooled))
 
     def trained_state(self) -> dict[str, torch.Tensor]:
         return {f"top.{k}": v for k, v in self.top.state_dict().items()} | {"delta.weight": self.delta.weight}
