@@ -23,9 +23,9 @@ from pathlib import Path
 import numpy as np
 
 from .bundled import BUNDLED_PROMPTS, bundled_fingerprint, materialize
-from .tokenization import FULL_FILE, IDS_FILE, SUBSET_FILE, Tokenizer, write_subset
+from .tokenization import FULL_FILE, IDS_FILE, SUBSET_FILE, Tokenizer, subset
 
-SIDE_FILES = (FULL_FILE, SUBSET_FILE, IDS_FILE)
+SIDE_FILES = (FULL_FILE, SUBSET_FILE, IDS_FILE, "config.json")
 
 EXPORT_VERSION = 2  # bump when rag/export.py's graphs change, so cached exports are redone
 PRECISIONS = ("fp32", "int8")
@@ -43,35 +43,35 @@ class OnnxFiles:
 
 def onnx_files(cache_dir: Path, precision: str, reader_weights: Path | None, reader_digest: str | None) -> OnnxFiles:
     """The ONNX files for the bundled model (and reader), exported now (with torch) if any is missing."""
-    files, encoders, missing = _plan(cache_dir, precision, reader_weights, reader_digest)
+    tap = _tap(reader_weights)
+    files, encoders, missing = _plan(cache_dir, precision, tap, reader_digest)
     if missing:
         from . import export  # torch, once: first run, or new reader weights
 
         st_dir = materialize(cache_dir)
-        if not all(p.exists() for p in encoders):
-            export.export_encoder(st_dir, _tap(reader_weights), *encoders)
-        if files.reader and not files.reader.exists():
+        if set(encoders) & set(missing):
+            export.export_encoder(st_dir, tap, *encoders)
+        if files.reader in missing:
             export.export_reader(st_dir, reader_weights, bundled_fingerprint(), files.reader)
-        if not all((files.folder / name).exists() for name in (*SIDE_FILES, "config.json")):
+        if {files.folder / name for name in SIDE_FILES} & set(missing):
             _write_side_files(st_dir, files.folder)
     return files
 
 
 def needs_export(cache_dir: Path, precision: str, reader_weights: Path | None, reader_digest: str | None) -> bool:
     """Whether `onnx_files` would export first (about half a minute), so a command can say so beforehand."""
-    return bool(_plan(cache_dir, precision, reader_weights, reader_digest)[2])
+    return bool(_plan(cache_dir, precision, _tap(reader_weights), reader_digest)[2])
 
 
-def _plan(cache_dir: Path, precision: str, reader_weights: Path | None,
+def _plan(cache_dir: Path, precision: str, tap: int,
           reader_digest: str | None) -> tuple[OnnxFiles, tuple[Path, Path], list[Path]]:
-    """Where the files live, both encoder precisions, and which files are missing."""
+    """Where the files live, both encoder precisions, and which files are missing (no reader without a digest)."""
     if precision not in PRECISIONS:
         raise ValueError(f"precision must be one of {', '.join(PRECISIONS)}, not {precision!r}")
     folder = Path(cache_dir) / f"multilingual-e5-small-{bundled_fingerprint()}-onnx{EXPORT_VERSION}"
-    stem = f"encoder-tap{_tap(reader_weights)}"
-    encoders = (folder / f"{stem}-fp32.onnx", folder / f"{stem}-int8.onnx")
-    reader = folder / f"reader-{reader_digest}-fp32.onnx" if reader_weights else None  # float32 in both: see export
-    needed = [*encoders, *([reader] if reader else ()), *(folder / n for n in (*SIDE_FILES, "config.json"))]
+    encoders = (folder / f"encoder-tap{tap}-fp32.onnx", folder / f"encoder-tap{tap}-int8.onnx")
+    reader = folder / f"reader-{reader_digest}-fp32.onnx" if reader_digest else None  # float32 in both: see export
+    needed = [*encoders, *([reader] if reader else ()), *(folder / name for name in SIDE_FILES)]
     return OnnxFiles(folder, encoders[PRECISIONS.index(precision)], reader), encoders, \
         [p for p in needed if not p.exists()]
 
@@ -90,7 +90,11 @@ def _write_side_files(st_dir: Path, folder: Path) -> None:
     """The tokenizer (full, and its Latin subset) and what the backend needs to know of the model."""
     with staged(folder / FULL_FILE) as tmp:
         shutil.copyfile(st_dir / FULL_FILE, tmp)
-    write_subset(st_dir / FULL_FILE, folder, staged)
+    spec, ids = subset(st_dir / FULL_FILE)
+    with staged(folder / SUBSET_FILE) as tmp:
+        tmp.write_text(spec, encoding="utf-8")
+    with staged(folder / IDS_FILE) as tmp, open(tmp, "wb") as f:
+        np.save(f, ids)
     config = json.loads((st_dir / "config.json").read_text(encoding="utf-8"))
     with staged(folder / "config.json") as tmp:
         tmp.write_text(json.dumps({"dim": config["hidden_size"], "max_length": 512, "pad_id": config["pad_token_id"],

@@ -30,8 +30,8 @@ _OUTSIDE = re.compile("[^" + "".join(f"\\U{a:08x}-\\U{b:08x}" for a, b in LATIN)
 SUBSET_FILE, IDS_FILE, FULL_FILE = "tokenizer-latin-v1.json", "tokenizer-latin-v1-ids.npy", "tokenizer.json"
 
 
-def write_subset(full: Path, folder: Path, staged) -> None:
-    """Write the Latin subset of the Unigram tokenizer at `full` (and its id map) into `folder`."""
+def subset(full: Path) -> tuple[str, np.ndarray]:
+    """The Latin subset of the Unigram tokenizer at `full`, as tokenizer JSON, and the full ids of its pieces."""
     spec = json.loads(full.read_text(encoding="utf-8"))
     vocab = spec["model"]["vocab"]
     lowest = min(range(len(vocab)), key=lambda i: vocab[i][1])  # sets the unknown-piece penalty: keep it
@@ -41,11 +41,7 @@ def write_subset(full: Path, folder: Path, staged) -> None:
     if keep[: len(specials)] != sorted(specials) or sorted(specials) != list(range(len(specials))):
         raise ValueError("the tokenizer's special tokens are not its first ids")  # the post-processor uses them
     spec["model"]["vocab"] = [vocab[i] for i in keep]
-    with staged(folder / SUBSET_FILE) as tmp:
-        tmp.write_text(json.dumps(spec, ensure_ascii=False), encoding="utf-8")
-    with staged(folder / IDS_FILE) as tmp:
-        with open(tmp, "wb") as f:
-            np.save(f, np.asarray(keep, dtype=np.int64))
+    return json.dumps(spec, ensure_ascii=False), np.asarray(keep, dtype=np.int64)
 
 
 class Tokenizer:
