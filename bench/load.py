@@ -12,6 +12,9 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
 
 import numpy as np
 import psutil
@@ -28,26 +31,33 @@ def main() -> None:
     parser.add_argument("--levels", type=int, nargs="+", default=[1, 4, 16])
     args = parser.parse_args()
     settings = ensure_index().settings
+    questions = benchmark_questions(200)
+    with served(settings.index_dir) as (url, rss):
+        rows = [_level(url, n, args.seconds, questions) for n in args.levels]
+    print(table(rows, ["clients", "requests", "req/s", "p50 ms", "p95 ms", "errors"]))
+    print(f"server peak RSS: {rss.peak_mb:.0f} MB")
+    save("load", {"levels": rows, "server_peak_rss_mb": rss.peak_mb, "seconds_per_level": args.seconds})
+
+
+@contextmanager
+def served(index_dir: Path, *extra: str) -> Iterator[tuple[str, "_RssSampler"]]:
+    """A `rag serve --no-build` process on a free port, ready to answer, and its memory sampled until it stops."""
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    server = subprocess.Popen([sys.executable, "-m", "rag.cli", "serve", "--no-build", "--index",
-                               str(settings.index_dir), "--port", str(port)], cwd=ROOT,
+    server = subprocess.Popen([sys.executable, "-m", "rag.cli", "serve", "--no-build", *extra, "--index",
+                               str(index_dir), "--port", str(port)], cwd=ROOT,
                               env={**os.environ, "PYTHONPATH": str(ROOT)}, stdout=subprocess.DEVNULL,
                               stderr=subprocess.DEVNULL)
     rss = _RssSampler(server.pid)
     try:
         url = f"http://127.0.0.1:{port}/"
         _wait_for(url, server)
-        questions = benchmark_questions(200)
-        rows = [_level(url, n, args.seconds, questions) for n in args.levels]
+        yield url, rss
     finally:
         server.terminate()
         server.wait(30)
         rss.stop()
-    print(table(rows, ["clients", "requests", "req/s", "p50 ms", "p95 ms", "errors"]))
-    print(f"server peak RSS: {rss.peak_mb:.0f} MB")
-    save("load", {"levels": rows, "server_peak_rss_mb": rss.peak_mb, "seconds_per_level": args.seconds})
 
 
 def _level(url: str, n: int, seconds: float, questions: list[str]) -> dict:

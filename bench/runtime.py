@@ -11,7 +11,6 @@ import argparse
 import json
 import os
 import shutil
-import socket
 import subprocess
 import sys
 import time
@@ -20,7 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from bench.data import ROOT, SEED, WORK, gnad_articles, write_gnad_seeds
-from bench.load import _level, _RssSampler, _wait_for
+from bench.load import _level, served
 from bench.questions import benchmark_questions
 from bench.report import save, table
 
@@ -115,20 +114,8 @@ def _timed(rag_args: list[str]) -> float:
 
 
 def _serve(runtime: str, index: Path, questions: list[str], seconds: float) -> dict:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    server = subprocess.Popen([sys.executable, "-m", "rag.cli", "serve", "--no-build", "--runtime", runtime,
-                               "--index", str(index), "--port", str(port)], cwd=ROOT, env=ENV,
-                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    rss = _RssSampler(server.pid)
-    try:
-        _wait_for(f"http://127.0.0.1:{port}/", server)
-        level = _level(f"http://127.0.0.1:{port}/", 4, seconds, questions)
-    finally:
-        server.terminate()
-        server.wait(30)
-        rss.stop()
+    with served(index, "--runtime", runtime) as (url, rss):
+        level = _level(url, 4, seconds, questions)
     return {"serve_peak_rss_mb": rss.peak_mb, "serve_p50_ms": level["p50 ms"], "serve_errors": level["errors"],
             "serve_requests": level["requests"]}
 
