@@ -14,6 +14,7 @@ import hashlib
 import sys
 import threading
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
@@ -21,8 +22,9 @@ import numpy as np
 
 from .bundled import BUNDLED_MODEL, INT8, bundled_fingerprint, materialize
 
-# Trained reader weights for the bundled model (see rag/reader.py); committed, about 15 MB.
+# Trained reader weights for the bundled model (see rag/reader.py); committed, about 15 + 7.5 MB.
 READER_WEIGHTS = Path(__file__).resolve().parent / "weights" / "reader.safetensors"
+RANKER_WEIGHTS = READER_WEIGHTS.with_name("ranker.safetensors")
 
 Runtime = Literal["onnx-int8", "onnx-fp32", "torch"]
 RUNTIMES: tuple[Runtime, ...] = ("onnx-int8", "onnx-fp32", "torch")
@@ -111,22 +113,23 @@ class Embedder:
             return False
         from .onnx_runtime import needs_export
 
-        return needs_export(self.cache_dir, self.precision, *self._reader_files())
+        return needs_export(self.cache_dir, self.precision, self._reader_files())
 
-    def _reader_files(self) -> tuple[Path | None, str | None]:
-        if self.model_name == BUNDLED_MODEL and READER_WEIGHTS.exists():
-            return READER_WEIGHTS, self.reader_fingerprint.removeprefix("reader:")
-        return None, None
+    def _reader_files(self) -> ReaderFiles:
+        if self.model_name != BUNDLED_MODEL or not READER_WEIGHTS.exists():
+            return ReaderFiles()
+        ranker = RANKER_WEIGHTS if RANKER_WEIGHTS.exists() else None
+        return ReaderFiles(READER_WEIGHTS, _digest(READER_WEIGHTS), ranker, _digest(ranker) if ranker else None)
 
     def _load(self):
-        reader, digest = self._reader_files()
+        reader = self._reader_files()
         if self.model_name == BUNDLED_MODEL:
             if self.cache_dir is None:
                 raise ValueError("the bundled model needs a cache folder to be materialised in")
             if self.runtime != "torch":
                 from .onnx_runtime import OnnxBackend, onnx_files
 
-                return OnnxBackend(onnx_files(self.cache_dir, self.precision, reader, digest))
+                return OnnxBackend(onnx_files(self.cache_dir, self.precision, reader))
             path = str(materialize(self.cache_dir))
         elif _local_folder(self.model_name) is None:
             raise ValueError(f"model {self.model_name!r} is neither a folder on this machine nor in its offline "
@@ -160,9 +163,32 @@ class Embedder:
     def reader_fingerprint(self) -> str | None:
         """Names the reader weights in use (None without a reader), for evaluation output and the status line;
         hashed once, as the status line asks every few seconds."""
-        if self.model_name != BUNDLED_MODEL or not READER_WEIGHTS.exists():
+        files = self._reader_files()
+        if files.reader is None:
             return None
-        return "reader:" + hashlib.sha256(READER_WEIGHTS.read_bytes()).hexdigest()[:16]
+        return "reader:" + (files.reader_digest if files.ranker is None else _digest(files.reader, files.ranker))
+
+    @property
+    def has_ranker(self) -> bool:
+        return self.backend.has_ranker
+
+    def rank_sentences(self, question: str, passages: Sequence[str],
+                       spans: Sequence[tuple[int, int, int]]) -> np.ndarray:
+        """The trained ranker's score for each (passage index, start, end) sentence span, read together with
+        the question; one pass of the lower layers over the question and the passages involved."""
+        used = sorted({i for i, _, _ in spans})
+        with self._infer_lock:
+            (question_states, _), = self.states([question], "query")
+            states = dict(zip(used, self.states([passages[i] for i in used], "passage")))
+            sentences = [states[i][0][token_indices(states[i][1], s, e)] for i, s, e in spans]
+            return self.backend.rank(*pair_batch([question_states] * len(sentences), sentences))
+
+    def states(self, texts: Sequence[str], kind: Literal["query", "passage"]) -> list[tuple[np.ndarray, np.ndarray]]:
+        """Per text, with the model's prompt for `kind`: the hidden states where the reader and ranker continue
+        and each token's character offsets into the text (without the prompt)."""
+        prompt = self.backend.query_prompt if kind == "query" else self.backend.passage_prompt
+        with self._infer_lock:
+            return [(s, o - len(prompt)) for s, o in self.backend.states([prompt + t for t in texts])]
 
     def encode_queries(self, texts: Sequence[str]) -> np.ndarray:
         """Normalised question vectors, with the model's query prompt."""
@@ -202,17 +228,52 @@ class Embedder:
         return passage_vecs, sentence_vecs
 
 
+@dataclass(frozen=True)
+class ReaderFiles:
+    """The trained reader weights in use and their content hashes (which name their ONNX exports)."""
+
+    reader: Path | None = None
+    reader_digest: str | None = None
+    ranker: Path | None = None
+    ranker_digest: str | None = None
+
+
+def _digest(*paths: Path) -> str:
+    h = hashlib.sha256()
+    for path in paths:
+        h.update(path.read_bytes())
+    return h.hexdigest()[:16]
+
+
+def token_indices(offsets: np.ndarray, start: int, end: int) -> np.ndarray:
+    """The tokens covering characters [start, end) (offsets into the same text; special tokens have empty ones)."""
+    return np.flatnonzero((offsets[:, 1] > offsets[:, 0]) & (offsets[:, 0] < end) & (offsets[:, 1] > start))
+
+
+def pair_batch(questions: Sequence[np.ndarray], sentences: Sequence[np.ndarray]) -> tuple[np.ndarray, ...]:
+    """Padded (question, question mask, sentence, sentence mask) float32/int64 arrays, one row per pair of
+    tapped states, as the ranker reads them."""
+    def pad(items: Sequence[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+        longest = max([1, *(len(x) for x in items)])
+        states = np.zeros((len(items), longest, items[0].shape[1]), np.float32)
+        mask = np.zeros((len(items), longest), np.int64)
+        for i, x in enumerate(items):
+            states[i, : len(x)], mask[i, : len(x)] = x, 1
+        return states, mask
+
+    return (*pad(questions), *pad(sentences))
+
+
 def _sentence_vectors(tokens: np.ndarray, offsets: np.ndarray | None, spans: Sequence[tuple[int, int]],
                       fallback: np.ndarray) -> np.ndarray:
     """Mean of each sentence's token vectors; the passage vector where tokens cannot be aligned."""
     result = np.tile(fallback, (len(spans), 1))
     if offsets is None:
         return result
-    real = offsets[:, 1] > offsets[:, 0]
     for j, (s, e) in enumerate(spans):
-        mask = real & (offsets[:, 0] < e) & (offsets[:, 1] > s)
-        if mask.any():
-            v = tokens[mask].mean(axis=0)
+        inside = token_indices(offsets, s, e)
+        if len(inside):
+            v = tokens[inside].mean(axis=0)
             result[j] = v / max(float(np.linalg.norm(v)), 1e-12)
     return result
 

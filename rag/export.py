@@ -6,9 +6,10 @@ the default path runs the same weights through ONNX Runtime instead
 that needs torch: rag/onnx_runtime.py imports it when an export is missing
 (first run, or new reader weights).
 
-Two graphs, so the base weights are stored and loaded once: the encoder
-(token ids -> last hidden states, plus the hidden states entering layer `tap`)
-and the reader (those tapped states -> the reader's question vector).
+Three graphs, so the base weights are stored and loaded once: the encoder
+(token ids -> last hidden states, plus the hidden states entering layer `tap`),
+the reader (those tapped states -> the reader's question vector) and the
+ranker (tapped states of a question and a sentence -> their score).
 
 int8 is ONNX Runtime's dynamic quantisation with per-channel weight scales
 (per-tensor scales gave three times the vector error: cosine to float32 on
@@ -16,8 +17,8 @@ int8 is ONNX Runtime's dynamic quantisation with per-channel weight scales
 of layers 0, 4 and 5, kept in float32: their inputs have the largest outliers
 (keeping layer 4's alone halves the error of sentence vectors, 0.9956 -> 0.9978;
 with 0 and 5, 0.9984; all twelve, 0.9988, cost a quarter of the speed-up).
-The reader stays float32: it runs on one short question at a time, and int8
-moved its vectors most (cosine 0.983).
+The reader and the ranker stay float32: they run on one short question and a
+few sentences at a time, and int8 moved the reader's vectors most (cosine 0.983).
 """
 
 from __future__ import annotations
@@ -30,7 +31,7 @@ import torch
 from torch import nn
 
 from .onnx_runtime import staged
-from .reader import QuestionReader, _hidden
+from .reader import QuestionReader, SentenceRanker, _hidden
 
 
 class Encoder(nn.Module):
@@ -57,7 +58,7 @@ class ReaderTop(nn.Module):
 
     def __init__(self, reader: QuestionReader) -> None:
         super().__init__()
-        self.reader, self.dim = reader, reader.bert.config.hidden_size
+        self.reader, self.dim = reader, reader.dim
 
     def forward(self, tapped: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
         return self.reader.read(tapped, _additive(attention_mask, tapped.dtype), attention_mask)
@@ -86,13 +87,20 @@ def export_reader(st_dir: Path, weights: Path, base_fingerprint: str, fp32: Path
     export(ReaderTop(reader), ("tapped", "attention_mask"), ("reader",), fp32)
 
 
+def export_ranker(st_dir: Path, weights: Path, base_fingerprint: str, fp32: Path) -> None:
+    export(SentenceRanker.load(load_bert(st_dir), weights, base_fingerprint), ("question", "question_mask", "sentence", "sentence_mask"), ("scores",), fp32)
+
+
 def export(module: nn.Module, inputs: tuple[str, ...], outputs: tuple[str, ...], fp32: Path) -> None:
     """Write `module` as float32 ONNX, swapped in atomically."""
     module.eval()  # the exporter restores the mode it found; dropout must stay off
-    examples = {"input_ids": torch.ones(2, 7, dtype=torch.long), "attention_mask": torch.ones(2, 7, dtype=torch.long),
-                "tapped": torch.zeros(2, 7, module.dim)}
-    axes = {name: {0: "batch", 1: "tokens"} for name in (*inputs, *outputs)}
-    axes.update({name: {0: "batch"} for name in outputs if name == "reader"})
+    ids, states = torch.ones(2, 7, dtype=torch.long), torch.zeros(2, 7, module.dim)
+    examples = {"input_ids": ids, "attention_mask": ids, "tapped": states, "question": states,
+                "question_mask": ids, "sentence": torch.zeros(2, 5, module.dim), "sentence_mask": ids[:, :5]}
+    # the ranker's question and sentence lengths vary independently
+    axes = {name: {0: "batch", 1: name.split("_")[0] + "_tokens" if name.startswith(("question", "sentence"))
+                   else "tokens"} for name in (*inputs, *outputs)}
+    axes.update({name: {0: "batch"} for name in outputs if name in ("reader", "scores")})
     with staged(fp32) as tmp, warnings.catch_warnings(), torch.inference_mode():
         warnings.simplefilter("ignore")  # the TorchScript exporter's deprecation notice is not the user's concern
         torch.onnx.export(module, tuple(examples[n] for n in inputs), str(tmp), input_names=list(inputs),

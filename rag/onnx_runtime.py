@@ -23,6 +23,7 @@ from pathlib import Path
 import numpy as np
 
 from .bundled import BUNDLED_PROMPTS, bundled_fingerprint, materialize
+from .embedding import ReaderFiles
 from .tokenization import FULL_FILE, IDS_FILE, SUBSET_FILE, Tokenizer, subset
 
 SIDE_FILES = (FULL_FILE, SUBSET_FILE, IDS_FILE, "config.json")
@@ -34,17 +35,18 @@ DEFAULT_TAP = 8  # the encoder's second output when there is no reader (then unu
 
 @dataclass(frozen=True)
 class OnnxFiles:
-    """The exported files one backend runs; `reader` is None when there are no reader weights."""
+    """The exported files one backend runs; `reader` and `ranker` are None without their weights."""
 
     folder: Path
     encoder: Path
     reader: Path | None
+    ranker: Path | None = None
 
 
-def onnx_files(cache_dir: Path, precision: str, reader_weights: Path | None, reader_digest: str | None) -> OnnxFiles:
+def onnx_files(cache_dir: Path, precision: str, weights: ReaderFiles) -> OnnxFiles:
     """The ONNX files for the bundled model (and reader), exported now (with torch) if any is missing."""
-    tap = _tap(reader_weights)
-    files, encoders, missing = _plan(cache_dir, precision, tap, reader_digest)
+    tap = _tap(weights)
+    files, encoders, missing = _plan(cache_dir, precision, tap, weights)
     if missing:
         from . import export  # torch, once: first run, or new reader weights
 
@@ -52,38 +54,47 @@ def onnx_files(cache_dir: Path, precision: str, reader_weights: Path | None, rea
         if set(encoders) & set(missing):
             export.export_encoder(st_dir, tap, *encoders)
         if files.reader in missing:
-            export.export_reader(st_dir, reader_weights, bundled_fingerprint(), files.reader)
+            export.export_reader(st_dir, weights.reader, bundled_fingerprint(), files.reader)
+        if files.ranker in missing:
+            export.export_ranker(st_dir, weights.ranker, bundled_fingerprint(), files.ranker)
         if {files.folder / name for name in SIDE_FILES} & set(missing):
             _write_side_files(st_dir, files.folder)
     return files
 
 
-def needs_export(cache_dir: Path, precision: str, reader_weights: Path | None, reader_digest: str | None) -> bool:
+def needs_export(cache_dir: Path, precision: str, weights: ReaderFiles) -> bool:
     """Whether `onnx_files` would export first (about half a minute), so a command can say so beforehand."""
-    return bool(_plan(cache_dir, precision, _tap(reader_weights), reader_digest)[2])
+    return bool(_plan(cache_dir, precision, _tap(weights), weights)[2])
 
 
 def _plan(cache_dir: Path, precision: str, tap: int,
-          reader_digest: str | None) -> tuple[OnnxFiles, tuple[Path, Path], list[Path]]:
-    """Where the files live, both encoder precisions, and which files are missing (no reader without a digest)."""
+          weights: ReaderFiles) -> tuple[OnnxFiles, tuple[Path, Path], list[Path]]:
+    """Where the files live, both encoder precisions, and which files are missing (the reader and ranker
+    graphs are named by their weights' hashes)."""
     if precision not in PRECISIONS:
         raise ValueError(f"precision must be one of {', '.join(PRECISIONS)}, not {precision!r}")
     folder = Path(cache_dir) / f"multilingual-e5-small-{bundled_fingerprint()}-onnx{EXPORT_VERSION}"
     encoders = (folder / f"encoder-tap{tap}-fp32.onnx", folder / f"encoder-tap{tap}-int8.onnx")
-    reader = folder / f"reader-{reader_digest}-fp32.onnx" if reader_digest else None  # float32 in both: see export
-    needed = [*encoders, *([reader] if reader else ()), *(folder / name for name in SIDE_FILES)]
-    return OnnxFiles(folder, encoders[PRECISIONS.index(precision)], reader), encoders, \
+    # float32 in both precisions: see rag/export.py
+    reader = folder / f"reader-{weights.reader_digest}-fp32.onnx" if weights.reader else None
+    ranker = folder / f"ranker-{weights.ranker_digest}-fp32.onnx" if weights.reader and weights.ranker else None
+    needed = [*encoders, *(p for p in (reader, ranker) if p), *(folder / name for name in SIDE_FILES)]
+    return OnnxFiles(folder, encoders[PRECISIONS.index(precision)], reader, ranker), encoders, \
         [p for p in needed if not p.exists()]
 
 
-def _tap(weights: Path | None) -> int:
-    """The encoder layer the reader continues from (recorded in its weights)."""
-    if weights is None:
-        return DEFAULT_TAP
+def _tap(weights: ReaderFiles) -> int:
+    """The encoder layer the reader and ranker continue from (recorded in their weights; they must agree)."""
     from safetensors import safe_open
 
-    with safe_open(str(weights), framework="np") as f:
-        return int((f.metadata() or {}).get("split", DEFAULT_TAP))
+    splits = set()
+    for path in (weights.reader, weights.ranker):
+        if path is not None:
+            with safe_open(str(path), framework="np") as f:
+                splits.add(int((f.metadata() or {}).get("split", DEFAULT_TAP)))
+    if len(splits) > 1:
+        raise ValueError(f"the reader and the ranker continue from different layers ({sorted(splits)})")
+    return splits.pop() if splits else DEFAULT_TAP
 
 
 def _write_side_files(st_dir: Path, folder: Path) -> None:
@@ -126,6 +137,7 @@ class OnnxBackend:
         self.query_prompt: str = config["prompts"]["query"]
         self.passage_prompt: str = config["prompts"]["passage"]
         self.has_reader = files.reader is not None
+        self.has_ranker = files.ranker is not None
         self.tokenizer = Tokenizer(files.folder, config["max_length"], config["pad_id"])
         options = ort.SessionOptions()
         options.intra_op_num_threads = threads or os.cpu_count() or 1
@@ -136,6 +148,7 @@ class OnnxBackend:
         options.add_session_config_entry("session.intra_op.allow_spinning", "0")
         self._encoder = _session(files.encoder, options)
         self._reader = _session(files.reader, options) if files.reader else None
+        self._ranker = _session(files.ranker, options) if files.ranker else None
 
     def _run(self, texts: Sequence[str]) -> tuple[np.ndarray, np.ndarray, np.ndarray, list[np.ndarray]]:
         ids, mask, offsets = self.tokenizer.encode(texts)
@@ -158,6 +171,17 @@ class OnnxBackend:
         tokens, _, mask, offsets = self._run([self.passage_prompt + t for t in texts])
         pooled = _mean_pool(tokens, mask)
         return [(pooled[i], tokens[i, : len(o)], o) for i, o in enumerate(offsets)]
+
+    def states(self, texts: Sequence[str]) -> list[tuple[np.ndarray, np.ndarray]]:
+        """Per (prompted) text: the hidden states entering the tapped layer and the tokens' character offsets."""
+        _, tapped, _, offsets = self._run(texts)
+        return [(tapped[i, : len(o)], o) for i, o in enumerate(offsets)]
+
+    def rank(self, question: np.ndarray, question_mask: np.ndarray, sentence: np.ndarray,
+             sentence_mask: np.ndarray) -> np.ndarray:
+        (scores,) = self._ranker.run(None, {"question": question, "question_mask": question_mask,
+                                            "sentence": sentence, "sentence_mask": sentence_mask})
+        return scores.astype(np.float32)
 
     def count_tokens(self, text: str) -> int:
         return len(self.tokenizer.encode([self.passage_prompt + text])[2][0])

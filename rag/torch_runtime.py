@@ -12,11 +12,14 @@ from pathlib import Path
 
 import numpy as np
 
+from .embedding import ReaderFiles
+
 
 class TorchBackend:
-    """Encodes with a SentenceTransformer (and the trained `QuestionReader`, if given its weights)."""
+    """Encodes with a SentenceTransformer (and the trained `QuestionReader` and `SentenceRanker`, if given
+    their weights)."""
 
-    def __init__(self, path: str, reader_weights: Path | None = None, base_fingerprint: str = "") -> None:
+    def __init__(self, path: str, weights: ReaderFiles = ReaderFiles(), base_fingerprint: str = "") -> None:
         from sentence_transformers import SentenceTransformer
         from transformers.utils import logging as hf_logging
 
@@ -26,17 +29,26 @@ class TorchBackend:
         self.query_prompt = self.model.prompts.get("query") or ""
         self.passage_prompt = next((self.model.prompts[n] or "" for n in ("document", "passage", "corpus")
                                     if n in self.model.prompts), "")
-        self.has_reader = reader_weights is not None
-        self._reader_weights, self._base_fingerprint = reader_weights, base_fingerprint
-        self._reader = None
+        self.has_reader = weights.reader is not None
+        self.has_ranker = self.has_reader and weights.ranker is not None
+        self._weights, self._base_fingerprint = weights, base_fingerprint
+        self._reader = self._ranker = None
 
     def reader(self):
         """The trained `QuestionReader`, loaded on first use."""
         if self._reader is None:
             from .reader import QuestionReader
 
-            self._reader = QuestionReader.load(self.model[0].auto_model, self._reader_weights, self._base_fingerprint)
+            self._reader = QuestionReader.load(self.model[0].auto_model, self._weights.reader, self._base_fingerprint)
         return self._reader
+
+    def ranker(self):
+        """The trained `SentenceRanker`, loaded on first use."""
+        if self._ranker is None:
+            from .reader import SentenceRanker
+
+            self._ranker = SentenceRanker.load(self.model[0].auto_model, self._weights.ranker, self._base_fingerprint)
+        return self._ranker
 
     def queries(self, texts: Sequence[str]) -> np.ndarray:
         vectors = self.model.encode_query(list(texts), batch_size=32, normalize_embeddings=True, convert_to_numpy=True)
@@ -51,6 +63,25 @@ class TorchBackend:
                                           max_length=self.model.max_seq_length, return_tensors="pt")
             search, reading = reader(tokens["input_ids"], tokens["attention_mask"])
         return search.numpy().astype(np.float32), reading.numpy().astype(np.float32)
+
+    def states(self, texts: Sequence[str], split: int = 8) -> list[tuple[np.ndarray, np.ndarray]]:
+        """Per (prompted) text: the hidden states entering layer `split` and the tokens' character offsets."""
+        import torch
+
+        from .reader import lower
+
+        enc = self.model.tokenizer(list(texts), padding=True, truncation=True, max_length=self.model.max_seq_length,
+                                   return_tensors="pt", return_offsets_mapping=True)
+        with torch.inference_mode():
+            tapped, _ = lower(self.model[0].auto_model, enc["input_ids"], enc["attention_mask"], split)
+        return [(tapped[i, : int(m.sum())].float().numpy(), enc["offset_mapping"][i, : int(m.sum())].numpy())
+                for i, m in enumerate(enc["attention_mask"])]
+
+    def rank(self, *pairs: np.ndarray) -> np.ndarray:
+        import torch
+
+        with torch.inference_mode():
+            return self.ranker()(*(torch.from_numpy(a) for a in pairs)).numpy().astype(np.float32)
 
     def passages(self, texts: Sequence[str]) -> list[tuple[np.ndarray, np.ndarray, np.ndarray | None]]:
         """Per text: the model's passage vector, its token vectors, and their character offsets into the

@@ -61,6 +61,21 @@ def test_int8_vectors_stay_close_and_are_never_mixed_with_float32(embedder, fp32
         assert _cosines(ours[kind], reference[kind]).min() >= 0.99, kind
 
 
+def _ranker_scores(embedder: Embedder) -> np.ndarray:
+    """The ranker's scores for each question against the sentences of a few German passages."""
+    spans = [(i, s, e) for i, sp in enumerate(SPANS) for s, e in sp]
+    return np.concatenate([embedder.rank_sentences(q, GERMAN, spans) for q in GERMAN[:2]])
+
+
+def test_the_ranker_on_onnx_scores_like_torch(fp32, embedder, torch_embedder):
+    assert fp32.has_ranker and embedder.has_ranker and torch_embedder.has_ranker
+    reference = _ranker_scores(torch_embedder)
+    assert np.abs(_ranker_scores(fp32) - reference).max() < 1e-3
+    int8 = _ranker_scores(embedder)  # float32 ranker on the int8 encoder's states
+    assert np.abs(int8 - reference).max() < 0.03
+    assert (np.argsort(-int8[:10])[:3] == np.argsort(-reference[:10])[:3]).mean() >= 2 / 3
+
+
 def test_int8_answers_the_seed_questions_like_float32(settings, embedder, fp32):
     """The gate on a small fixed set: the 30 seed questions of the news QA dev split, asked of an index of the
     seed article built in each precision."""
