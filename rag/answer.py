@@ -8,6 +8,7 @@ so a reader can check it against the source.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -140,13 +141,19 @@ class _Candidate:
         return self.passage.article.text[self.start : self.end]
 
 
+# (question, passage texts, (passage index, start, end) sentence spans) -> one score per span
+Ranker = Callable[[str, Sequence[str], Sequence[tuple[int, int, int]]], np.ndarray]
+
+
 class Composer:
     """Pick, order and cite answer sentences; decline when the evidence is weak."""
 
-    def __init__(self, settings: Settings, analyzer: Analyzer, lexical: LexicalIndex) -> None:
+    def __init__(self, settings: Settings, analyzer: Analyzer, lexical: LexicalIndex,
+                 ranker: Ranker | None = None) -> None:
         self.settings = settings
         self.analyzer = analyzer
         self.lexical = lexical
+        self.ranker = ranker  # the trained sentence ranker, used with the reader
 
     def compose(self, query: Query, passages: list[Passage]) -> Answer:
         """Answer `query` from `passages` (best first)."""
@@ -160,6 +167,8 @@ class Composer:
         threshold = self.settings.min_confidence if query.reader_vector is None else self.settings.reader_min_confidence
         if confidence < threshold or not candidates:
             return Answer(query.text, True, (), tuple(self._sources(passages, {})), confidence, DECLINE_MESSAGE)
+        if self.ranker is not None and query.reader_vector is not None and self.settings.rank_depth > 0:
+            candidates = self.rerank(query, candidates)
         chosen = self._select(candidates)
         return self._answer(query, passages, chosen, confidence)
 
@@ -187,6 +196,22 @@ class Composer:
                     c.score += 0.03
                 seen[key] = c
         return sorted(seen.values(), key=lambda c: -c.score)
+
+    def rerank(self, query: Query, candidates: list[_Candidate]) -> list[_Candidate]:
+        """The best `rank_depth` candidates re-scored with the ranker, which reads question and sentence together;
+        the answer is chosen from them alone (the ranker's scores do not compare with the rest)."""
+        top = candidates[: self.settings.rank_depth]
+        texts: dict[int, str] = {}
+        spans = []
+        for c in top:
+            chunk = c.passage.chunk
+            texts.setdefault(id(chunk), chunk.embed_text)
+            offset = len(chunk.prefix) - chunk.start
+            spans.append((list(texts).index(id(chunk)), c.start + offset, c.end + offset))
+        scores = self.ranker(query.text, list(texts.values()), spans)
+        for c, r in zip(top, scores):
+            c.score += self.settings.ranker_weight * float(r)
+        return sorted(top, key=lambda c: -c.score)
 
     def _confidence(self, top: Passage, candidates: list[_Candidate], terms: list[str], weights: np.ndarray) -> float:
         """How well the best passage supports an answer: its similarity plus how many question terms it has."""

@@ -137,7 +137,8 @@ class Engine:
                                            f"({self.settings.seeds_dir}/ had none when it was built).",
                                            self.settings.command("build"))
                 retriever = Retriever(loaded, self.embedder, self.settings, self.analyzer)
-                composer = Composer(self.settings, self.analyzer, loaded.lexical)
+                ranker = self.embedder.rank_sentences if self.settings.reader and self.embedder.has_ranker else None
+                composer = Composer(self.settings, self.analyzer, loaded.lexical, ranker)
                 self._loaded = (version, retriever, composer)
         except store.IndexMissing as err:
             raise IndexUnavailable(str(err), self.settings.command("build")) from None

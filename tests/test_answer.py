@@ -34,13 +34,18 @@ def _passage(scores: list[float], article_id: str = "a.txt", text: str | None = 
     return Passage(chunk, article, max(scores), max(scores), 1.0, np.array(scores, np.float32), vectors)
 
 
-def _compose(passages: list[Passage], **settings):
+def _compose(passages: list[Passage], ranker=None, **settings):
     analyzer = Analyzer()
     lexical = LexicalIndex.build([analyzer(p.chunk.text) for p in passages])
     composer = Composer(replace(Settings(), min_confidence=-math.inf, reader_min_confidence=-math.inf, **settings),
-                        analyzer, lexical)
+                        analyzer, lexical, ranker)
     # the question's words occur in no sentence, so the scores above decide alone
-    return composer.compose(Query("Wozu dient xyzzy?", np.zeros(8, np.float32), analyzer("xyzzy")), passages)
+    query = Query("Wozu dient xyzzy?", np.zeros(8, np.float32), analyzer("xyzzy"))
+    if ranker:  # the reader is on: its question vector picks the last dimension, where the scores are put
+        query = replace(query, reader_vector=np.eye(8, dtype=np.float32)[7])
+        passages = [replace(p, sentence_vectors=p.sentence_vectors + p.sentence_scores[:, None] * np.eye(8)[7])
+                    for p in passages]
+    return composer.compose(query, passages)
 
 
 def test_best_sentence_leads_and_weak_ones_are_left_out():
@@ -73,3 +78,29 @@ def test_answer_spans_point_into_the_cited_article():
     for s in answer.sentences:
         assert passage.article.text[s.start : s.end] == s.text
         assert answer.sources[s.source - 1].cited
+
+
+def test_the_ranker_reorders_the_readers_best_candidates_and_the_answer_comes_from_them():
+    asked = []
+
+    def ranker(question, texts, spans):
+        asked.append([texts[i][s:e] for i, s, e in spans])
+        return np.array([1.0 if t == SENTENCES[1] else 0.0 for t in asked[-1]], np.float32)
+
+    # reader order: 0, 3, 1, 4, 2; the ranker sees the best three and prefers sentence 1
+    answer = _compose([_passage([0.90, 0.86, 0.50, 0.88, 0.70])], ranker, rank_depth=3, ranker_weight=0.5)
+    assert asked == [[SENTENCES[0], SENTENCES[3], SENTENCES[1]]]  # verbatim sentences, reader order
+    assert answer.sentences[0].text == SENTENCES[1]
+    assert {s.text for s in answer.sentences} <= {SENTENCES[0], SENTENCES[1], SENTENCES[3]}
+
+
+def test_without_the_reader_the_ranker_is_not_asked():
+    def ranker(*_):
+        raise AssertionError("the ranker runs only with the reader")
+
+    analyzer = Analyzer()
+    passages = [_passage([0.90, 0.86, 0.50, 0.88, 0.70])]
+    composer = Composer(replace(Settings(), min_confidence=-math.inf), analyzer,
+                        LexicalIndex.build([analyzer(p.chunk.text) for p in passages]), ranker)
+    answer = composer.compose(Query("Wozu dient xyzzy?", np.zeros(8, np.float32), analyzer("xyzzy")), passages)
+    assert answer.sentences[0].text == SENTENCES[0]
