@@ -124,7 +124,8 @@ def _train_reader(args: argparse.Namespace, settings: Settings, _embedder: Embed
     file = Path(args.train)
     if not file.is_file():
         raise ValueError(f"{file} does not exist")
-    summary = training.run(file, settings, out=Path(args.out), epochs=args.epochs, seed=args.seed, limit=args.limit,
+    summary = training.run(file, settings, out_dir=Path(args.out_dir), epochs=args.epochs,
+                           ranker_epochs=args.ranker_epochs, stage=args.stage, seed=args.seed, limit=args.limit,
                            log=lambda line: print(line, file=sys.stderr))
     print(json.dumps(summary))
     return 0
@@ -207,10 +208,14 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--json", metavar="FILE", help="write the figures as JSON")
     p.set_defaults(run=_eval)
 
-    p = sub.add_parser("train-reader", parents=[common], help="retrain the answer reader (rag/weights) on news QA")
+    p = sub.add_parser("train-reader", parents=[common],
+                       help="retrain the answer reader and ranker (rag/weights) on news QA")
     p.add_argument("--train", default="data/news-qa/train.json", help="news QA file to train on")
-    p.add_argument("--out", default=str(READER_WEIGHTS), help="where to write the weights")
-    p.add_argument("--epochs", type=int, default=5)
+    p.add_argument("--out-dir", default=str(READER_WEIGHTS.parent), help="where to write the weights")
+    p.add_argument("--stage", choices=("both", "reader", "ranker"), default="both",
+                   help="train both stages, or one (the ranker then uses the reader in --out-dir)")
+    p.add_argument("--epochs", type=int, default=5, help="reader epochs")
+    p.add_argument("--ranker-epochs", type=float, default=1.5)
     p.add_argument("--seed", type=int, default=13)
     p.add_argument("--limit", type=int, help="train on the first N questions only (smoke tests)")
     p.set_defaults(run=_train_reader, exports=False)  # trains on torch: no ONNX export to announce

@@ -1,11 +1,13 @@
-"""Train the answer reader (rag/reader.py) on the news QA train split: `rag train-reader`.
+"""Train the answer reader and ranker (rag/reader.py) on the news QA train split: `rag train-reader`.
 
 For every training question the product itself retrieves passages and lists
 the candidate sentences the composer would choose from, with the sentence
 vectors stored in the index; the sentence holding the gold answer is the
 positive, every other candidate a hard negative. The loss is a listwise
-softmax over each question's candidates, so the reader learns exactly the
-decision it makes at question time. Fixed seed, CPU, minutes.
+softmax over each question's candidates, so each stage learns exactly the
+decision it makes at question time: the reader over all candidates, the
+ranker over the reader's best `rank_depth` (the gold sentence put in last
+place where the reader missed it). Fixed seed, CPU, under an hour.
 """
 
 from __future__ import annotations
@@ -14,13 +16,15 @@ import os
 import random
 import tempfile
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
 
 from .bundled import BUNDLED_MODEL
-from .embedding import READER_WEIGHTS, Embedder, model_fingerprint
+from .embedding import RANKER_WEIGHTS, READER_WEIGHTS, Embedder, model_fingerprint, pair_batch, token_indices
 from .engine import Engine
 from .evaluation import Question, load, write_seeds
 from .settings import Settings
@@ -36,106 +40,242 @@ class Example:
     texts: tuple[str, ...] = ()  # the candidate sentences
 
 
-def candidate_examples(engine: Engine, questions: list[Question], k: int) -> list[Example]:
-    """The composer's own candidate lists for answerable `questions`; questions whose answer is in no
-    candidate are left out (retrieval missed it: nothing for a reader to learn there)."""
+@dataclass(frozen=True)
+class RankExample:
+    """One question for the ranker: tapped states of the question and of each candidate sentence (in its passage)."""
+
+    question: np.ndarray  # (tokens, dim) float16
+    sentences: tuple[np.ndarray, ...]
+    positive: np.ndarray  # (candidates,) bool
+
+
+def _candidate_lists(engine: Engine, questions: list[Question], k: int,
+                     reader_vectors: np.ndarray | None = None) -> Iterator[tuple[Question, list, np.ndarray]]:
+    """(question, the composer's candidates, which hold the gold answer) for answerable `questions` whose answer
+    is in some but not all candidates (else retrieval missed it: nothing to learn there); with `reader_vectors`,
+    the candidates are ordered as with those reader question vectors."""
     retriever, composer = engine.components()
-    examples = []
-    for q in questions:
+    for i, q in enumerate(questions):
         if q.article is None:
             continue
         query = retriever.query(q.text)
-        passages = retriever.retrieve(query, k=k)
-        candidates = composer.candidates(query, passages)
+        if reader_vectors is not None:
+            query = replace(query, reader_vector=reader_vectors[i])
+        candidates = composer.candidates(query, retriever.retrieve(query, k=k))
         gold = [" ".join(a.split()) for a in q.answers]
         positive = np.array([c.passage.article.id == q.article and any(g in " ".join(c.text.split()) for g in gold)
                              for c in candidates], dtype=bool)
         if positive.any() and not positive.all():
-            examples.append(Example(q.text, np.stack([c.vector for c in candidates]).astype(np.float32), positive,
-                                    tuple(c.text for c in candidates)))
+            yield q, candidates, positive
+
+
+def candidate_examples(engine: Engine, questions: list[Question], k: int) -> list[Example]:
+    """The composer's own candidate lists (plain e5 order) as reader examples."""
+    return [Example(q.text, np.stack([c.vector for c in candidates]).astype(np.float32), positive,
+                    tuple(c.text for c in candidates))
+            for q, candidates, positive in _candidate_lists(engine, questions, k)]
+
+
+def ranker_examples(engine: Engine, questions: list[Question], k: int, depth: int,
+                    reader_vectors: np.ndarray) -> list[RankExample]:
+    """The reader's best `depth` candidates per question (the first gold sentence in last place if the reader
+    ranked none that high), with the tapped states the ranker reads."""
+    embedder = engine.embedder
+    lists = []
+    for q, candidates, positive in _candidate_lists(engine, questions, k, reader_vectors):
+        top = list(range(min(depth, len(candidates))))
+        if not positive[top].any():
+            top[-1] = int(np.flatnonzero(positive)[0])
+        lists.append((q.text, [candidates[i] for i in top], positive[top]))
+    chunks = {id(c.passage.chunk): c.passage.chunk for _, cands, _ in lists for c in cands}
+    order = sorted(chunks, key=lambda i: -len(chunks[i].embed_text))  # similar lengths batch well
+    states = {}
+    for lo in range(0, len(order), 16):
+        batch = order[lo : lo + 16]
+        for key, st in zip(batch, embedder.states([chunks[i].embed_text for i in batch], "passage")):
+            states[key] = (st[0].astype(np.float16), st[1])
+    questions_states = [s.astype(np.float16) for lo in range(0, len(lists), 32)
+                        for s, _ in embedder.states([t for t, _, _ in lists[lo : lo + 32]], "query")]
+    examples = []
+    for (_, cands, positive), q_states in zip(lists, questions_states):
+        sentences = []
+        for c in cands:
+            st, offsets = states[id(c.passage.chunk)]
+            shift = len(c.passage.chunk.prefix) - c.passage.chunk.start
+            sentences.append(st[token_indices(offsets, c.start + shift, c.end + shift)])
+        examples.append(RankExample(q_states, tuple(sentences), positive))
     return examples
 
 
-def build_examples(file: Path, settings: Settings, embedder: Embedder, k: int,
-                   work_dir: Path | None = None) -> list[Example]:
-    """Index the file's own articles (no distractors: nothing outside the training split is read) with the
-    product's build, and collect each question's candidates as the composer sees them."""
+@contextmanager
+def training_engine(file: Path, settings: Settings, embedder: Embedder,
+                    work_dir: Path | None = None) -> Iterator[tuple[Engine, list[Question]]]:
+    """The file's own articles indexed by the product's build (no distractors: nothing outside the training
+    split is read), with its questions; the index is deleted afterwards."""
     articles, questions = load(file, distractors=0)
     with tempfile.TemporaryDirectory(prefix="rag-train-", dir=work_dir) as tmp:
         write_seeds(articles, Path(tmp) / "seeds")
         s = replace(settings, seeds_dir=Path(tmp) / "seeds", index_dir=Path(tmp) / "index", reader=False)
         engine = Engine(s, embedder)
         engine.build(progress=True)
-        return candidate_examples(engine, questions, k)
+        yield engine, questions
 
 
-def run(train_file: Path, settings: Settings, out: Path = READER_WEIGHTS, epochs: int = 5, seed: int = 13,
-        limit: int | None = None, log=print) -> dict:
-    """`rag train-reader`: examples from `train_file`, training, weights written to `out`; returns a summary."""
+def run(train_file: Path, settings: Settings, out_dir: Path = READER_WEIGHTS.parent, epochs: int = 5,
+        ranker_epochs: float = 1.5, stage: str = "both", seed: int = 13, limit: int | None = None, log=print) -> dict:
+    """`rag train-reader`: the reader (unless `stage` is "ranker": then the one in `out_dir` is used) and the
+    ranker (unless `stage` is "reader"), trained on `train_file` and written to `out_dir`; returns a summary."""
     import torch
+
+    from .reader import QuestionReader
 
     torch.set_num_threads(max(1, os.cpu_count() or 1))
     started = time.perf_counter()
-    embedder = Embedder.for_settings(replace(settings, runtime="torch"))  # gradients need torch
     if settings.model != BUNDLED_MODEL:
         raise ValueError("the reader is trained for the bundled model only")
-    examples = build_examples(train_file, settings, embedder, k=settings.sources)[:limit]
-    log(f"{len(examples)} training questions with the answer among their candidates "
-        f"({time.perf_counter() - started:.0f} s)")
-    reader = train(examples, embedder, epochs=epochs, seed=seed, log=log)
-    summary = {"train_file": str(train_file), "examples": len(examples), "epochs": epochs, "seed": seed,
-               "candidates_per_question": round(float(np.mean([len(e.positive) for e in examples])), 1),
-               "minutes": round((time.perf_counter() - started) / 60, 1)}
-    reader.save(out, model_fingerprint(settings.model), summary)
-    log(f"wrote {out} ({out.stat().st_size / 1e6:.1f} MB) in {summary['minutes']} min")
+    embedder = Embedder.for_settings(replace(settings, runtime="torch"))  # gradients need torch
+    base = model_fingerprint(settings.model)
+    reader_path, ranker_path = out_dir / READER_WEIGHTS.name, out_dir / RANKER_WEIGHTS.name
+    summary: dict = {"train_file": str(train_file), "seed": seed}
+    with training_engine(train_file, settings, embedder) as (engine, questions):
+        questions = [q for q in questions if q.article is not None][:limit]
+        if stage in ("both", "reader"):
+            examples = candidate_examples(engine, questions, settings.sources)
+            log(f"reader: {len(examples)} training questions with the answer among their candidates")
+            reader = train(examples, embedder, epochs=epochs, seed=seed, log=log)
+            summary["reader"] = {"examples": len(examples), "epochs": epochs,
+                                 "candidates_per_question": round(float(np.mean([len(e.positive) for e in examples])), 1)}
+            reader.save(reader_path, base, summary | summary["reader"])
+        else:
+            reader = QuestionReader.load(embedder.sentence_transformer()[0].auto_model, reader_path, base)
+        if stage in ("both", "ranker"):
+            vectors = question_vectors(reader, embedder, [q.text for q in questions])
+            examples = ranker_examples(engine, questions, settings.sources, settings.rank_depth, vectors)
+            log(f"ranker: {len(examples)} training questions, the reader's best {settings.rank_depth} candidates each")
+            ranker = train_ranker(examples, embedder, epochs=ranker_epochs, seed=seed, log=log)
+            summary["ranker"] = {"examples": len(examples), "epochs": ranker_epochs, "depth": settings.rank_depth}
+            ranker.save(ranker_path, base, summary | summary["ranker"])
+    summary["minutes"] = round((time.perf_counter() - started) / 60, 1)
+    for path in (reader_path, ranker_path):
+        if path.exists():
+            log(f"{path}: {path.stat().st_size / 1e6:.1f} MB")
+    log(f"done in {summary['minutes']} min")
     return summary
 
 
-def train(examples: list[Example], embedder: Embedder, epochs: int = 5, batch_size: int = 16, lr_layers: float = 2e-5,
+def question_vectors(reader, embedder: Embedder, texts: list[str]) -> np.ndarray:
+    """The reader's question vectors for `texts` (torch)."""
+    import torch
+
+    st = embedder.sentence_transformer()
+    out = []
+    with torch.inference_mode():
+        for lo in range(0, len(texts), 64):
+            tokens = st.tokenizer([embedder.query_prompt() + t for t in texts[lo : lo + 64]], padding=True,
+                                  truncation=True, max_length=128, return_tensors="pt")
+            out.append(reader(tokens["input_ids"], tokens["attention_mask"], search=False)[1].numpy())
+    return np.concatenate(out) if out else np.zeros((0, embedder.dim), np.float32)
+
+
+def _fit(module, groups: list[dict], examples: list, loss, epochs: float, batch_size: int, seed: int, log) -> None:
+    """AdamW with 10 % linear warm-up and linear decay over `epochs` (fractions allowed) of shuffled batches;
+    `loss(batch)` is the mean listwise loss of a batch."""
+    import torch
+
+    optimiser = torch.optim.AdamW(groups, weight_decay=0.01)
+    per_epoch = max(1, -(-len(examples) // batch_size))  # the last batch of an epoch may be smaller
+    steps = max(1, round(epochs * per_epoch))
+    warmup = max(1, steps // 10)
+    schedule = torch.optim.lr_scheduler.LambdaLR(
+        optimiser, lambda s: min((s + 1) / warmup, max(0.0, (steps - s) / max(1, steps - warmup))))
+    module.train()
+    started = time.perf_counter()
+    step, total, seen = 0, 0.0, 0
+    order = list(range(len(examples)))
+    while step < steps:
+        random.Random(seed + step // per_epoch).shuffle(order)
+        for lo in range(0, len(order), batch_size):
+            if step >= steps:
+                break
+            batch = [examples[i] for i in order[lo : lo + batch_size]]
+            value = loss(batch)
+            optimiser.zero_grad()
+            value.backward()
+            optimiser.step()
+            schedule.step()
+            step += 1
+            total, seen = total + float(value.detach()) * len(batch), seen + len(batch)
+            if step % per_epoch == 0 or step == steps:
+                log(f"epoch {step / per_epoch:.2f}/{epochs}: loss {total / seen:.4f} "
+                    f"({time.perf_counter() - started:.0f} s)")
+                total, seen = 0.0, 0
+    module.eval()
+
+
+def _listwise(scores, positive: np.ndarray, temperature: float):
+    """Softmax cross-entropy of the gold sentences among one question's candidates."""
+    import torch
+
+    logits = scores / temperature
+    return torch.logsumexp(logits, 0) - torch.logsumexp(logits[torch.from_numpy(positive)], 0)
+
+
+def _seed(seed: int) -> None:
+    import torch
+
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+    torch.use_deterministic_algorithms(True, warn_only=True)
+
+
+def train(examples: list[Example], embedder: Embedder, epochs: float = 5, batch_size: int = 16, lr_layers: float = 2e-5,
           lr_map: float = 1e-3, temperature: float = 0.05, seed: int = 13, split: int = 8, log=print):
     """Fit a `QuestionReader` on `examples`; deterministic for a seed on one machine."""
     import torch
 
     from .reader import QuestionReader
 
-    random.seed(seed)
-    np.random.seed(seed)
-    torch.manual_seed(seed)
-    torch.use_deterministic_algorithms(True, warn_only=True)
+    _seed(seed)
     st = embedder.sentence_transformer()
     reader = QuestionReader(st[0].auto_model, split)
-    optimiser = torch.optim.AdamW([{"params": reader.top.parameters(), "lr": lr_layers},
-                                   {"params": reader.delta.parameters(), "lr": lr_map}], weight_decay=0.01)
-    steps = epochs * ((len(examples) + batch_size - 1) // batch_size)
-    warmup = max(1, steps // 10)
-    schedule = torch.optim.lr_scheduler.LambdaLR(
-        optimiser, lambda s: min((s + 1) / warmup, max(0.0, (steps - s) / max(1, steps - warmup))))
     prompt = embedder.query_prompt()
-    order = list(range(len(examples)))
-    reader.train()
-    started = time.perf_counter()
-    for epoch in range(epochs):
-        random.Random(seed + epoch).shuffle(order)
-        total = 0.0
-        for lo in range(0, len(order), batch_size):
-            batch = [examples[i] for i in order[lo : lo + batch_size]]
-            tokens = st.tokenizer([prompt + e.question for e in batch], padding=True, truncation=True,
-                                  max_length=128, return_tensors="pt")
-            _, vectors = reader(tokens["input_ids"], tokens["attention_mask"], search=False)
-            loss = torch.zeros(())
-            for e, v in zip(batch, vectors):
-                logits = torch.from_numpy(e.vectors) @ v / temperature
-                positive = torch.from_numpy(e.positive)
-                loss = loss + torch.logsumexp(logits, 0) - torch.logsumexp(logits[positive], 0)
-            loss = loss / len(batch)
-            optimiser.zero_grad()
-            loss.backward()
-            optimiser.step()
-            schedule.step()
-            total += float(loss.detach()) * len(batch)
-        log(f"epoch {epoch + 1}/{epochs}: loss {total / max(len(examples), 1):.4f} "
-            f"({time.perf_counter() - started:.0f} s)")
-    return reader.eval()
+
+    def loss(batch: list[Example]):
+        tokens = st.tokenizer([prompt + e.question for e in batch], padding=True, truncation=True,
+                              max_length=128, return_tensors="pt")
+        _, vectors = reader(tokens["input_ids"], tokens["attention_mask"], search=False)
+        return sum(_listwise(torch.from_numpy(e.vectors) @ v, e.positive, temperature)
+                   for e, v in zip(batch, vectors)) / len(batch)
+
+    _fit(reader, [{"params": reader.top.parameters(), "lr": lr_layers},
+                  {"params": reader.delta.parameters(), "lr": lr_map}], examples, loss, epochs, batch_size, seed, log)
+    return reader
+
+
+def train_ranker(examples: list[RankExample], embedder: Embedder, epochs: float = 1.5, batch_size: int = 8,
+                 lr_layers: float = 3e-5, lr_map: float = 1e-3, temperature: float = 0.05, seed: int = 13,
+                 split: int = 8, log=print):
+    """Fit a `SentenceRanker` (initialised from e5's top layers) on `examples`; deterministic for a seed."""
+    import torch
+
+    from .reader import SentenceRanker
+
+    _seed(seed)
+    ranker = SentenceRanker(embedder.sentence_transformer()[0].auto_model, split)
+
+    def loss(batch: list[RankExample]):
+        arrays = pair_batch([e.question for e in batch for _ in e.sentences], [s for e in batch for s in e.sentences])
+        scores = ranker(*(torch.from_numpy(a) for a in arrays))
+        total, i = 0, 0
+        for e in batch:
+            total = total + _listwise(scores[i : i + len(e.sentences)], e.positive, temperature)
+            i += len(e.sentences)
+        return total / len(batch)
+
+    _fit(ranker, [{"params": ranker.top.parameters(), "lr": lr_layers},
+                  {"params": ranker.delta.parameters(), "lr": lr_map}], examples, loss, epochs, batch_size, seed, log)
+    return ranker
 
 
 def top1(examples: list[Example], vectors: np.ndarray) -> float:

