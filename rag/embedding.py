@@ -113,16 +113,18 @@ class Embedder:
             return False
         from .onnx_runtime import needs_export
 
-        return needs_export(self.cache_dir, self.precision, self._reader_files())
+        return needs_export(self.cache_dir, self.precision, self._reader_files)
 
+    @functools.cached_property
     def _reader_files(self) -> ReaderFiles:
+        """Hashed once: the status line asks for the fingerprint every few seconds."""
         if self.model_name != BUNDLED_MODEL or not READER_WEIGHTS.exists():
             return ReaderFiles()
         ranker = RANKER_WEIGHTS if RANKER_WEIGHTS.exists() else None
         return ReaderFiles(READER_WEIGHTS, _digest(READER_WEIGHTS), ranker, _digest(ranker) if ranker else None)
 
     def _load(self):
-        reader = self._reader_files()
+        reader = self._reader_files
         if self.model_name == BUNDLED_MODEL:
             if self.cache_dir is None:
                 raise ValueError("the bundled model needs a cache folder to be materialised in")
@@ -161,9 +163,9 @@ class Embedder:
 
     @functools.cached_property
     def reader_fingerprint(self) -> str | None:
-        """Names the reader weights in use (None without a reader), for evaluation output and the status line;
-        hashed once, as the status line asks every few seconds."""
-        files = self._reader_files()
+        """Names the reader (and ranker) weights in use (None without a reader), for evaluation output and the
+        status line."""
+        files = self._reader_files
         if files.reader is None:
             return None
         return "reader:" + (files.reader_digest if files.ranker is None else _digest(files.reader, files.ranker))

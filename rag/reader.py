@@ -39,10 +39,10 @@ class _Trained(nn.Module):
     FORMAT = ""
     QUANTISED = False  # store 2-D weights as int8 with a float16 scale per row
 
-    def __init__(self, bert: nn.Module, split: int) -> None:
+    def __init__(self, bert: nn.Module, split: int = 8) -> None:
         super().__init__()
         self.split, self.dim = split, bert.config.hidden_size
-        self.top = copy.deepcopy(bert.encoder.layer[split:])
+        self.top = copy.deepcopy(bert.encoder.layer[split:]).requires_grad_(True)  # even if the base is frozen
         self.delta = nn.Linear(self.dim, self.dim, bias=False)
         nn.init.zeros_(self.delta.weight)  # starts as plain e5: W = I + D with D = 0
 

@@ -72,6 +72,8 @@ def test_smoke_training_of_the_ranker_on_seed_questions(engine, torch_embedder, 
         assert e.question.shape[1] == 384 and all(len(s) > 0 for s in e.sentences)
 
     ranker = training.train_ranker(examples, embedder, epochs=3, batch_size=4, lr_layers=1e-4, log=lambda _: None)
+    untouched = SentenceRanker(bert)  # the base is frozen by the reader above; the ranker's copies must still learn
+    assert all(not torch.equal(a, b) for a, b in zip(ranker.top.parameters(), untouched.top.parameters()))
     path = tmp_path / "ranker.safetensors"
     ranker.save(path, embedder.fingerprint, {"examples": len(examples)})
     assert path.stat().st_size < 10e6  # int8 weight matrices
