@@ -30,34 +30,40 @@ def ensure_index() -> Engine:
 
 
 def main() -> None:
-    """The default engine (trained reader on) and the same engine without the reader, side by side."""
+    """The default engine (trained reader and ranker on), the reader without the ranker, and no reader at all,
+    side by side."""
     engine = ensure_index()
-    plain = Engine(replace(engine.settings, reader=False), engine.embedder)
+    engines = {"reader + ranker": engine,
+               "reader, no ranker": Engine(replace(engine.settings, rank_depth=0), engine.embedder),
+               "no reader": Engine(replace(engine.settings, reader=False), engine.embedder)}
     questions = benchmark_questions(200)
     cold = {name: _cold_ask(engine.settings.index_dir, questions[0], *extra)
-            for name, extra in (("reader", ()), ("no reader", ("--no-reader",)), ("reader ", ()))}
-    cold_reader = min(cold["reader"], cold["reader "])  # twice, to even out a warming file cache
+            for name, extra in (("default", ()), ("no reader", ("--no-reader",)), ("default ", ()))}
+    cold_default = min(cold["default"], cold["default "])  # twice, to even out a warming file cache
 
-    engine.ask("Aufwärmen")  # model, reader and index loaded, as in a running app
-    plain.ask("Aufwärmen")
-    runs = {"reader": _Run(), "no reader": _Run()}
-    for q in questions:  # interleaved, so drift on a noisy machine hits both alike
-        runs["reader"].add(engine.ask(q))
-        runs["no reader"].add(plain.ask(q))
+    for e in engines.values():
+        e.ask("Aufwärmen")  # model, reader and index loaded, as in a running app
+    runs = {name: _Run() for name in engines}
+    for q in questions:  # interleaved, so drift on a noisy machine hits all alike
+        for name, e in engines.items():
+            runs[name].add(e.ask(q))
     status = engine.status()
     result = {
         "articles": status.articles, "chunks": status.chunks, "questions": len(questions),
-        **runs["reader"].figures(), "cold_start_s": cold_reader, "peak_rss_mb": peak_rss_mb(),
+        **runs["reader + ranker"].figures(), "cold_start_s": cold_default, "peak_rss_mb": peak_rss_mb(),
+        "no_ranker": runs["reader, no ranker"].figures(),
         "no_reader": {**runs["no reader"].figures(), "cold_start_s": cold["no reader"]},
     }
     rows = [{"answer sentences": name, "p50 ms": r["p50_ms"], "p95 ms": r["p95_ms"], "p99 ms": r["p99_ms"],
-             "cold start s": c} for name, r, c in (("reader", result, cold_reader),
-                                                  ("no reader", result["no_reader"], cold["no reader"]))]
+             "cold start s": c}
+            for name, r, c in (("reader + ranker", result, cold_default),
+                               ("reader, no ranker", result["no_ranker"], "–"),
+                               ("no reader", result["no_reader"], cold["no reader"]))]
     print(f"{status.chunks} chunks, {len(questions)} questions, peak RSS {result['peak_rss_mb']:.0f} MB")
     print(table(rows, ["answer sentences", "p50 ms", "p95 ms", "p99 ms", "cold start s"]))
-    print(f"reader / no reader: p50 {result['p50_ms'] / result['no_reader']['p50_ms']:.2f}x, "
-          f"cold start +{cold_reader - cold['no reader']:.1f} s")
-    print("mean per stage with the reader (ms): " + ", ".join(f"{k} {v:.1f}" for k, v in result["mean_ms"].items()))
+    print(f"default / no reader: p50 {result['p50_ms'] / result['no_reader']['p50_ms']:.2f}x, "
+          f"cold start +{cold_default - cold['no reader']:.1f} s")
+    print("mean per stage, default (ms): " + ", ".join(f"{k} {v:.1f}" for k, v in result["mean_ms"].items()))
     save("query", result)
 
 
