@@ -31,7 +31,7 @@ import torch
 from torch import nn
 
 from .onnx_runtime import staged
-from .reader import QuestionReader, SentenceRanker, _hidden
+from .reader import QuestionReader, SentenceRanker, _additive, _hidden
 
 
 class Encoder(nn.Module):
@@ -88,7 +88,8 @@ def export_reader(st_dir: Path, weights: Path, base_fingerprint: str, fp32: Path
 
 
 def export_ranker(st_dir: Path, weights: Path, base_fingerprint: str, fp32: Path) -> None:
-    export(SentenceRanker.load(load_bert(st_dir), weights, base_fingerprint), ("question", "question_mask", "sentence", "sentence_mask"), ("scores",), fp32)
+    export(SentenceRanker.load(load_bert(st_dir), weights, base_fingerprint),
+           ("question", "question_mask", "sentence", "sentence_mask"), ("scores",), fp32)
 
 
 def export(module: nn.Module, inputs: tuple[str, ...], outputs: tuple[str, ...], fp32: Path) -> None:
@@ -124,7 +125,3 @@ def quantize(fp32: Path, int8: Path, keep_float: tuple[str, ...] = ()) -> None:
                              nodes_to_exclude=list(keep_float))
     finally:
         root.setLevel(level)
-
-
-def _additive(attention_mask: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
-    return (1.0 - attention_mask[:, None, None, :].to(dtype)) * torch.finfo(dtype).min

@@ -130,7 +130,7 @@ class SentenceRanker(_Trained):
         """Cosine scores (pairs,) from the tapped states of each pair's question and sentence tokens."""
         h = torch.cat([question, sentence], 1)
         mask = torch.cat([question_mask, sentence_mask], 1)
-        additive = (1.0 - mask[:, None, None, :].to(h.dtype)) * torch.finfo(h.dtype).min
+        additive = _additive(mask, h.dtype)
         for layer in self.top:
             h = _hidden(layer(h, attention_mask=additive))
         u = _mean_pool(h[:, : question.shape[1]], question_mask)
@@ -149,6 +149,11 @@ def lower(bert: nn.Module, input_ids: torch.Tensor, attention_mask: torch.Tensor
     for layer in bert.encoder.layer[:split]:
         h = _hidden(layer(h, attention_mask=mask))
     return h, mask
+
+
+def _additive(attention_mask: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
+    """The eager-attention form of a padding mask (also what the ONNX export traces)."""
+    return (1.0 - attention_mask[:, None, None, :].to(dtype)) * torch.finfo(dtype).min
 
 
 def _hidden(output: torch.Tensor | tuple) -> torch.Tensor:
