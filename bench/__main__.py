@@ -136,7 +136,7 @@ def report() -> str:
         table(gate["rows"], ["set", "answers", "metric", "fp32", "int8", "int8 - fp32", "allowed", "pass"]),
         "",
         f"`python -m bench.gate`: int8 {'passed' if gate['passed'] else 'failed'}; both precisions on ONNX Runtime, "
-        "same questions, same index recipe (\"hybrid\" is with the trained reader). A first int8 export with every "
+        "same questions, same index recipe (\"hybrid\" is with the trained reader and ranker). A first int8 export with every "
         "MatMul and the reader in int8 failed it (measured 2026-11-28: XQuAD-de first sentence without the reader "
         "-0.013, news with the reader -0.010, unanswerable news questions declined -0.03); the shipped one keeps "
         "the feed-forward output projections of layers 0, 4 and 5 and the reader in float32 (see rag/export.py).",
