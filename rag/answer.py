@@ -155,14 +155,17 @@ class Composer:
         self.lexical = lexical
         self.ranker = ranker  # the trained sentence ranker, used with the reader
 
-    def compose(self, query: Query, passages: list[Passage]) -> Answer:
-        """Answer `query` from `passages` (best first)."""
+    def compose(self, query: Query, passages: list[Passage], context: Sequence[Passage] = ()) -> Answer:
+        """Answer `query` from `passages` (best first) and the `context` chunks of their articles
+        (`Retriever.context`), which are listed as sources only when an answer sentence cites them."""
         if not passages:
             return Answer(query.text, True, (), (), 0.0, DECLINE_MESSAGE)
         terms = sorted(set(query.tokens))
         weights = self.lexical.idf(terms) if terms else np.zeros(0, np.float32)
-        candidates = self.candidates(query, passages)
-        confidence = self._confidence(passages[0], candidates, terms, weights)
+        candidates = self.candidates(query, [*passages, *context])
+        # judged on the retrieved passages alone, as it was calibrated: context adds sentences, not evidence
+        retrieved = [c for c in candidates if c.passage_rank < len(passages)]
+        confidence = self._confidence(passages[0], retrieved, terms, weights)
         # the reader's sentence scores live on another scale than plain e5's, so each has its own threshold
         threshold = self.settings.min_confidence if query.reader_vector is None else self.settings.reader_min_confidence
         if confidence < threshold or not candidates:
@@ -171,7 +174,7 @@ class Composer:
         if self.ranker is not None and query.reader_vector is not None and self.settings.rank_depth > 0:
             candidates, margin = self.rerank(query, candidates), self.settings.ranker_margin
         chosen = self._select(candidates, margin)
-        return self._answer(query, passages, chosen, confidence)
+        return self._answer(query, passages, list(context), chosen, confidence)
 
     def candidates(self, query: Query, passages: list[Passage]) -> list[_Candidate]:
         """Every distinct sentence of the passages, scored and best first: what an answer is chosen from."""
@@ -247,7 +250,8 @@ class Composer:
                 chosen.append(nxt)
         return chosen
 
-    def _answer(self, query: Query, passages: list[Passage], chosen: list[_Candidate], confidence: float) -> Answer:
+    def _answer(self, query: Query, passages: list[Passage], context: list[Passage], chosen: list[_Candidate],
+                confidence: float) -> Answer:
         ordered: list[_Candidate] = []
         for i, c in enumerate(chosen):
             # The best sentence always leads (it is the answer); later ones may bring their context.
@@ -265,14 +269,17 @@ class Composer:
             AnswerSentence(c.passage.article.text[c.start : c.end], numbering[c.passage_rank], c.start, c.end)
             for c in ordered
         )
-        sources = self._sources(passages, numbering, highlights)
+        sources = self._sources([*passages, *context], numbering, highlights, retrieved=len(passages))
         return Answer(query.text, False, sentences, tuple(sources), confidence)
 
     @staticmethod
     def _sources(passages: list[Passage], numbering: dict[int, int],
-                 highlights: dict[int, list[tuple[int, int]]] | None = None) -> list[Source]:
-        """Cited passages first, in citation order, then the other retrieved passages."""
-        order = sorted(range(len(passages)), key=lambda r: (numbering.get(r, len(passages) + r)))
+                 highlights: dict[int, list[tuple[int, int]]] | None = None, retrieved: int | None = None) -> list[Source]:
+        """Cited passages first, in citation order, then the other retrieved passages (the first `retrieved`;
+        context chunks after them appear only when cited)."""
+        retrieved = len(passages) if retrieved is None else retrieved
+        shown = [r for r in range(len(passages)) if r < retrieved or r in numbering]
+        order = sorted(shown, key=lambda r: (numbering.get(r, len(passages) + r)))
         out = []
         for new_id, r in enumerate(order, start=1):
             p = passages[r]

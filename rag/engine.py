@@ -97,7 +97,7 @@ class Engine:
         embedded = time.perf_counter()
         passages = retriever.retrieve(query, k=k or self.settings.sources, filters=filters)
         retrieved = time.perf_counter()
-        answer = composer.compose(query, passages)
+        answer = composer.compose(query, passages, retriever.context(query, passages))
         if filters.active and not passages:
             notices.append("Kein Artikel passt zu den gewählten Filtern.")
         done = time.perf_counter()

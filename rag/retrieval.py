@@ -104,6 +104,9 @@ class Retriever:
         position = {a: i for i, a in enumerate(article_ids)}
         self._articles = [store.articles[a] for a in article_ids]
         self._chunk_article = np.array([position[c.article_id] for c in store.chunks], dtype=np.int64)
+        self._article_chunks: dict[str, list[int]] = {}
+        for i, c in enumerate(store.chunks):
+            self._article_chunks.setdefault(c.article_id, []).append(i)
 
     def query(self, question: str) -> Query:
         vectors, reader_vectors = self.embedder.encode_questions([question], reader=self.settings.reader)
@@ -154,6 +157,31 @@ class Retriever:
                                     float(lexical_norm[i]), sentences, sentence_vectors))
         passages.sort(key=lambda p: -p.score)
         return passages[:k]
+
+    def context(self, query: Query, passages: list[Passage], articles: int | None = None) -> list[Passage]:
+        """The other chunks of the first `articles` (`context_articles`) articles among `passages`.
+
+        The answer often sits a paragraph away from the passage that matched best (news QA dev: the
+        gold article was retrieved but not the chunk holding the answer for 4.7 % of questions), so the
+        composer may take sentences from anywhere in the best articles. Each chunk gets its
+        article's best passage score: it is judged by its sentences, not by how well it matched alone.
+        """
+        n = self.settings.context_articles if articles is None else articles
+        best: dict[str, float] = {}
+        for p in passages:
+            if len(best) < n or p.article.id in best:
+                best[p.article.id] = max(best.get(p.article.id, p.score), p.score)
+        shown = {(p.article.id, p.chunk.start) for p in passages}
+        out = []
+        for article_id, score in best.items():
+            for i in self._article_chunks.get(article_id, ()):
+                chunk = self.store.chunks[i]
+                if (article_id, chunk.start) in shown:
+                    continue
+                sentence_vectors = self.store.chunk_sentence_vectors(i)
+                out.append(Passage(chunk, self.store.articles[article_id], score, float(self._vectors[i] @ query.vector),
+                                   0.0, sentence_vectors @ query.vector, sentence_vectors))
+        return out
 
     def _mask(self, filters: Filters | None) -> np.ndarray | None:
         if filters is None or not filters.active:

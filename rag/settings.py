@@ -53,6 +53,7 @@ class Settings:
     weight_sentence: float = 0.5
     weight_lexical: float = 0.05
     sources: int = 5  # passages returned with an answer
+    context_articles: int = 1  # answer sentences may come from anywhere in the best article(s) (news QA dev: 1 > 2 > 0)
     max_sources: int = 10  # the most a caller may ask for (CLI -k, UI slider, API)
 
     # answer composition

@@ -104,3 +104,29 @@ def test_without_the_reader_the_ranker_is_not_asked():
                         LexicalIndex.build([analyzer(p.chunk.text) for p in passages]), ranker)
     answer = composer.compose(Query("Wozu dient xyzzy?", np.zeros(8, np.float32), analyzer("xyzzy")), passages)
     assert answer.sentences[0].text == SENTENCES[0]
+
+
+def test_a_context_chunk_is_cited_only_when_it_answers():
+    retrieved = _passage([0.70, 0.50, 0.50, 0.50, 0.50], "a.txt")
+    other = "Der Pfeiler steht im Fluss. Die Farbe ist grau."
+    article = Article("b.txt", other, "2024-01", "Pfeiler", (), "hash")
+    spans = tuple(sentence_spans(other))
+    chunk = Chunk("b.txt", 0, len(other), other, 2, None, spans)
+
+    def context(scores: list[float]) -> Passage:
+        return Passage(chunk, article, 0.70, 0.70, 0.0, np.array(scores, np.float32), np.eye(2, 8, 5, dtype=np.float32))
+
+    analyzer = Analyzer()
+    composer = Composer(replace(Settings(), min_confidence=-math.inf), analyzer,
+                        LexicalIndex.build([analyzer(retrieved.chunk.text)]))
+    query = Query("Wozu dient xyzzy?", np.zeros(8, np.float32), analyzer("xyzzy"))
+
+    answer = composer.compose(query, [retrieved], [context([0.95, 0.10])])
+    assert answer.sentences[0].text == "Der Pfeiler steht im Fluss."
+    cited = answer.sources[answer.sentences[0].source - 1]
+    assert cited.article == "b.txt" and cited.cited and cited.paragraph == 2
+    # confidence comes from the retrieved passages alone, so context never turns a decline into an answer
+    assert answer.confidence == composer.compose(query, [retrieved]).confidence
+
+    unused = composer.compose(query, [retrieved], [context([0.10, 0.10])])
+    assert [s.article for s in unused.sources] == ["a.txt"]

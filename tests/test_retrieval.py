@@ -77,3 +77,16 @@ def test_passages_carry_scores_for_every_sentence(engine):
 def test_filters_restrict_both_searches(engine):
     passages = engine.search("Stoltenberg NATO", k=5, filters=Filters(sources=("100_strompreise.txt",)))
     assert passages and {p.article.id for p in passages} == {"100_strompreise.txt"}
+
+
+def test_context_is_the_rest_of_the_best_articles(engine):
+    retriever, _ = engine.components()
+    query = retriever.query("Wie viele russische Soldaten wurden getötet oder verwundet?")
+    [best] = retriever.retrieve(query, k=1)
+    context = retriever.context(query, [best], articles=1)
+    chunks = [c for c in retriever.store.chunks if c.article_id == best.article.id]
+    assert len(context) == len(chunks) - 1 > 0
+    assert {p.article.id for p in context} == {best.article.id}
+    assert best.chunk.start not in {p.chunk.start for p in context}
+    assert all(p.score == best.score and len(p.sentence_scores) == len(p.chunk.sentences) for p in context)
+    assert retriever.context(query, [best], articles=0) == []
