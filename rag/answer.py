@@ -174,7 +174,7 @@ class Composer:
         if self.ranker is not None and query.reader_vector is not None and self.settings.rank_depth > 0:
             candidates, margin = self.rerank(query, candidates), self.settings.ranker_margin
         chosen = self._select(candidates, margin)
-        return self._answer(query, passages, list(context), chosen, confidence)
+        return self._answer(query, passages, context, chosen, confidence)
 
     def candidates(self, query: Query, passages: list[Passage]) -> list[_Candidate]:
         """Every distinct sentence of the passages, scored and best first: what an answer is chosen from."""
@@ -250,7 +250,7 @@ class Composer:
                 chosen.append(nxt)
         return chosen
 
-    def _answer(self, query: Query, passages: list[Passage], context: list[Passage], chosen: list[_Candidate],
+    def _answer(self, query: Query, passages: list[Passage], context: Sequence[Passage], chosen: list[_Candidate],
                 confidence: float) -> Answer:
         ordered: list[_Candidate] = []
         for i, c in enumerate(chosen):
@@ -274,7 +274,8 @@ class Composer:
 
     @staticmethod
     def _sources(passages: list[Passage], numbering: dict[int, int],
-                 highlights: dict[int, list[tuple[int, int]]] | None = None, retrieved: int | None = None) -> list[Source]:
+                 highlights: dict[int, list[tuple[int, int]]] | None = None,
+                 retrieved: int | None = None) -> list[Source]:
         """Cited passages first, in citation order, then the other retrieved passages (the first `retrieved`;
         context chunks after them appear only when cited)."""
         retrieved = len(passages) if retrieved is None else retrieved

@@ -179,8 +179,9 @@ class Retriever:
                 if (article_id, chunk.start) in shown:
                     continue
                 sentence_vectors = self.store.chunk_sentence_vectors(i)
-                out.append(Passage(chunk, self.store.articles[article_id], score, float(self._vectors[i] @ query.vector),
-                                   0.0, sentence_vectors @ query.vector, sentence_vectors))
+                dense = float(self._vectors[i] @ query.vector)  # lexical 0: not matched by BM25, only brought along
+                out.append(Passage(chunk, self.store.articles[article_id], score, dense, 0.0,
+                                   sentence_vectors @ query.vector, sentence_vectors))
         return out
 
     def _mask(self, filters: Filters | None) -> np.ndarray | None:
