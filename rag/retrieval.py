@@ -159,7 +159,7 @@ class Retriever:
         return passages[:k]
 
     def context(self, query: Query, passages: list[Passage], articles: int | None = None) -> list[Passage]:
-        """The other chunks of the first `articles` (`context_articles`) articles among `passages`.
+        """The other chunks of the first `articles` (`context_articles`) articles among `passages` (best first).
 
         The answer often sits a paragraph away from the passage that matched best (news QA dev: the
         gold article was retrieved but not the chunk holding the answer for 4.7 % of questions), so the
@@ -168,9 +168,9 @@ class Retriever:
         """
         n = self.settings.context_articles if articles is None else articles
         best: dict[str, float] = {}
-        for p in passages:
-            if len(best) < n or p.article.id in best:
-                best[p.article.id] = max(best.get(p.article.id, p.score), p.score)
+        for p in passages:  # best first, so an article's first passage carries its best score
+            if len(best) < n:
+                best.setdefault(p.article.id, p.score)
         shown = {(p.article.id, p.chunk.start) for p in passages}
         out = []
         for article_id, score in best.items():
