@@ -185,12 +185,13 @@ class Embedder:
             sentences = [states[i][0][token_indices(states[i][1], s, e)] for i, s, e in spans]
             return self.backend.rank(*pair_batch([question_states] * len(sentences), sentences))
 
-    def states(self, texts: Sequence[str], kind: Literal["query", "passage"]) -> list[tuple[np.ndarray, np.ndarray]]:
-        """Per text, with the model's prompt for `kind`: the hidden states where the reader and ranker continue
-        and each token's character offsets into the text (without the prompt)."""
+    def states(self, texts: Sequence[str], kind: Literal["query", "passage"],
+               split: int | None = None) -> list[tuple[np.ndarray, np.ndarray]]:
+        """Per text, with the model's prompt for `kind`: the hidden states entering layer `split` (by default
+        where the ranker continues) and each token's character offsets into the text (without the prompt)."""
         prompt = self.backend.query_prompt if kind == "query" else self.backend.passage_prompt
         with self._infer_lock:
-            return [(s, o - len(prompt)) for s, o in self.backend.states([prompt + t for t in texts])]
+            return [(s, o - len(prompt)) for s, o in self.backend.states([prompt + t for t in texts], split)]
 
     def encode_queries(self, texts: Sequence[str]) -> np.ndarray:
         """Normalised question vectors, with the model's query prompt."""

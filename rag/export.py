@@ -7,9 +7,10 @@ that needs torch: rag/onnx_runtime.py imports it when an export is missing
 (first run, or new reader weights).
 
 Three graphs, so the base weights are stored and loaded once: the encoder
-(token ids -> last hidden states, plus the hidden states entering layer `tap`),
-the reader (those tapped states -> the reader's question vector) and the
-ranker (tapped states of a question and a sentence -> their score).
+(token ids -> last hidden states, plus the hidden states entering layer `tap`,
+the lowest layer the reader or the ranker continues from), the reader (those
+tapped states -> the reader's question vector) and the ranker (tapped states of
+a question and a sentence -> their score).
 
 int8 is ONNX Runtime's dynamic quantisation with per-channel weight scales
 (per-tensor scales gave three times the vector error: cosine to float32 on
@@ -54,14 +55,19 @@ class Encoder(nn.Module):
 
 
 class ReaderTop(nn.Module):
-    """`QuestionReader.read` (retrained top layers, pooling, residual map) from the encoder's tapped states."""
+    """`QuestionReader.read` (retrained top layers, pooling, residual map) from the encoder's tapped states,
+    after the base layers between the tap and the reader's own split (when the ranker continues lower)."""
 
-    def __init__(self, reader: QuestionReader) -> None:
+    def __init__(self, reader: QuestionReader, tap: int) -> None:
         super().__init__()
         self.reader, self.dim = reader, reader.dim
+        self.between = reader.bert.encoder.layer[tap : reader.split]
 
     def forward(self, tapped: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
-        return self.reader.read(tapped, _additive(attention_mask, tapped.dtype), attention_mask)
+        mask = _additive(attention_mask, tapped.dtype)
+        for layer in self.between:
+            tapped = _hidden(layer(tapped, attention_mask=mask))
+        return self.reader.read(tapped, mask, attention_mask)
 
 
 def load_bert(st_dir: Path) -> nn.Module:
@@ -82,9 +88,11 @@ def export_encoder(st_dir: Path, tap: int, fp32: Path, int8: Path) -> None:
     quantize(fp32, int8, keep_float=FLOAT_IN_INT8)
 
 
-def export_reader(st_dir: Path, weights: Path, base_fingerprint: str, fp32: Path) -> None:
+def export_reader(st_dir: Path, weights: Path, base_fingerprint: str, tap: int, fp32: Path) -> None:
     reader = QuestionReader.load(load_bert(st_dir), weights, base_fingerprint)
-    export(ReaderTop(reader), ("tapped", "attention_mask"), ("reader",), fp32)
+    if tap > reader.split:
+        raise ValueError(f"the reader continues from layer {reader.split}, below the encoder's tap {tap}")
+    export(ReaderTop(reader, tap), ("tapped", "attention_mask"), ("reader",), fp32)
 
 
 def export_ranker(st_dir: Path, weights: Path, base_fingerprint: str, fp32: Path) -> None:

@@ -41,6 +41,7 @@ class OnnxFiles:
     encoder: Path
     reader: Path | None
     ranker: Path | None = None
+    tap: int = DEFAULT_TAP  # the layer whose input states the encoder also outputs
 
 
 def onnx_files(cache_dir: Path, precision: str, weights: ReaderFiles) -> OnnxFiles:
@@ -54,7 +55,7 @@ def onnx_files(cache_dir: Path, precision: str, weights: ReaderFiles) -> OnnxFil
         if set(encoders) & set(missing):
             export.export_encoder(st_dir, tap, *encoders)
         if files.reader in missing:
-            export.export_reader(st_dir, weights.reader, bundled_fingerprint(), files.reader)
+            export.export_reader(st_dir, weights.reader, bundled_fingerprint(), tap, files.reader)
         if files.ranker in missing:
             export.export_ranker(st_dir, weights.ranker, bundled_fingerprint(), files.ranker)
         if {files.folder / name for name in SIDE_FILES} & set(missing):
@@ -75,26 +76,25 @@ def _plan(cache_dir: Path, precision: str, tap: int,
         raise ValueError(f"precision must be one of {', '.join(PRECISIONS)}, not {precision!r}")
     folder = Path(cache_dir) / f"multilingual-e5-small-{bundled_fingerprint()}-onnx{EXPORT_VERSION}"
     encoders = (folder / f"encoder-tap{tap}-fp32.onnx", folder / f"encoder-tap{tap}-int8.onnx")
-    # float32 in both precisions: see rag/export.py
-    reader = folder / f"reader-{weights.reader_digest}-fp32.onnx" if weights.reader else None
+    # float32 in both precisions: see rag/export.py; the reader graph starts at the tap
+    reader = folder / f"reader-{weights.reader_digest}-tap{tap}-fp32.onnx" if weights.reader else None
     ranker = folder / f"ranker-{weights.ranker_digest}-fp32.onnx" if weights.reader and weights.ranker else None
     needed = [*encoders, *(p for p in (reader, ranker) if p), *(folder / name for name in SIDE_FILES)]
-    return OnnxFiles(folder, encoders[PRECISIONS.index(precision)], reader, ranker), encoders, \
+    return OnnxFiles(folder, encoders[PRECISIONS.index(precision)], reader, ranker, tap), encoders, \
         [p for p in needed if not p.exists()]
 
 
 def _tap(weights: ReaderFiles) -> int:
-    """The encoder layer the reader and ranker continue from (recorded in their weights; they must agree)."""
+    """The encoder layer whose input states the encoder also outputs: the lowest one the reader or the ranker
+    continues from (recorded in their weights; a reader continuing higher runs the base layers in between)."""
     from safetensors import safe_open
 
-    splits = set()
+    splits = []
     for path in (weights.reader, weights.ranker):
         if path is not None:
             with safe_open(str(path), framework="np") as f:
-                splits.add(int((f.metadata() or {}).get("split", DEFAULT_TAP)))
-    if len(splits) > 1:
-        raise ValueError(f"the reader and the ranker continue from different layers ({sorted(splits)})")
-    return splits.pop() if splits else DEFAULT_TAP
+                splits.append(int((f.metadata() or {}).get("split", DEFAULT_TAP)))
+    return min(splits, default=DEFAULT_TAP)
 
 
 def _write_side_files(st_dir: Path, folder: Path) -> None:
@@ -138,6 +138,7 @@ class OnnxBackend:
         self.passage_prompt: str = config["prompts"]["passage"]
         self.has_reader = files.reader is not None
         self.has_ranker = files.ranker is not None
+        self.tap = files.tap
         self.tokenizer = Tokenizer(files.folder, config["max_length"], config["pad_id"])
         options = ort.SessionOptions()
         options.intra_op_num_threads = threads or os.cpu_count() or 1
@@ -172,8 +173,10 @@ class OnnxBackend:
         pooled = _mean_pool(tokens, mask)
         return [(pooled[i], tokens[i, : len(o)], o) for i, o in enumerate(offsets)]
 
-    def states(self, texts: Sequence[str]) -> list[tuple[np.ndarray, np.ndarray]]:
+    def states(self, texts: Sequence[str], split: int | None = None) -> list[tuple[np.ndarray, np.ndarray]]:
         """Per (prompted) text: the hidden states entering the tapped layer and the tokens' character offsets."""
+        if split not in (None, self.tap):
+            raise ValueError(f"the exported encoder outputs the states entering layer {self.tap}, not {split}")
         _, tapped, _, offsets = self._run(texts)
         return [(tapped[i, : len(o)], o) for i, o in enumerate(offsets)]
 

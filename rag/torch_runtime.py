@@ -64,11 +64,15 @@ class TorchBackend:
             search, reading = reader(tokens["input_ids"], tokens["attention_mask"])
         return search.numpy().astype(np.float32), reading.numpy().astype(np.float32)
 
-    def states(self, texts: Sequence[str], split: int = 8) -> list[tuple[np.ndarray, np.ndarray]]:
-        """Per (prompted) text: the hidden states entering layer `split` and the tokens' character offsets."""
+    def states(self, texts: Sequence[str], split: int | None = None) -> list[tuple[np.ndarray, np.ndarray]]:
+        """Per (prompted) text: the hidden states entering layer `split` (by default where the ranker continues)
+        and the tokens' character offsets."""
         import torch
 
-        from .reader import lower
+        from .reader import RANKER_SPLIT, lower
+
+        if split is None:
+            split = self.ranker().split if self.has_ranker else RANKER_SPLIT
 
         enc = self.model.tokenizer(list(texts), padding=True, truncation=True, max_length=self.model.max_seq_length,
                                    return_tensors="pt", return_offsets_mapping=True)

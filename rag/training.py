@@ -27,6 +27,7 @@ from .bundled import BUNDLED_MODEL
 from .embedding import RANKER_WEIGHTS, READER_WEIGHTS, Embedder, model_fingerprint, pair_batch, token_indices
 from .engine import Engine
 from .evaluation import Question, load, write_seeds
+from .reader import RANKER_SPLIT, READER_SPLIT
 from .settings import Settings
 
 
@@ -77,7 +78,7 @@ def candidate_examples(engine: Engine, questions: list[Question], k: int) -> lis
 
 
 def ranker_examples(engine: Engine, questions: list[Question], k: int, depth: int,
-                    reader_vectors: np.ndarray) -> list[RankExample]:
+                    reader_vectors: np.ndarray, split: int = RANKER_SPLIT) -> list[RankExample]:
     """The reader's best `depth` candidates per question (the first gold sentence in last place if the reader
     ranked none that high), with the tapped states the ranker reads."""
     embedder = engine.embedder
@@ -92,10 +93,10 @@ def ranker_examples(engine: Engine, questions: list[Question], k: int, depth: in
     states = {}
     for lo in range(0, len(order), 16):
         batch = order[lo : lo + 16]
-        for key, st in zip(batch, embedder.states([chunks[i].embed_text for i in batch], "passage")):
+        for key, st in zip(batch, embedder.states([chunks[i].embed_text for i in batch], "passage", split)):
             states[key] = (st[0].astype(np.float16), st[1])
     questions_states = [s.astype(np.float16) for lo in range(0, len(lists), 32)
-                        for s, _ in embedder.states([t for t, _, _ in lists[lo : lo + 32]], "query")]
+                        for s, _ in embedder.states([t for t, _, _ in lists[lo : lo + 32]], "query", split)]
     examples = []
     for (_, cands, positive), q_states in zip(lists, questions_states):
         sentences = []
@@ -230,7 +231,8 @@ def _seed(seed: int) -> None:
 
 
 def train(examples: list[Example], embedder: Embedder, epochs: float = 5, batch_size: int = 16, lr_layers: float = 2e-5,
-          lr_map: float = 1e-3, temperature: float = 0.05, seed: int = 13, split: int = 8, log=print):
+          lr_map: float = 1e-3, temperature: float = 0.05, seed: int = 13, split: int = READER_SPLIT,
+          log=print):
     """Fit a `QuestionReader` on `examples`; deterministic for a seed on one machine."""
     import torch
 
@@ -255,7 +257,7 @@ def train(examples: list[Example], embedder: Embedder, epochs: float = 5, batch_
 
 def train_ranker(examples: list[RankExample], embedder: Embedder, epochs: float = 1.5, batch_size: int = 8,
                  lr_layers: float = 3e-5, lr_map: float = 1e-3, temperature: float = 0.05, seed: int = 13,
-                 split: int = 8, log=print):
+                 split: int = RANKER_SPLIT, log=print):
     """Fit a `SentenceRanker` (initialised from e5's top layers) on `examples`; deterministic for a seed."""
     import torch
 

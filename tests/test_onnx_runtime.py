@@ -77,6 +77,16 @@ def test_the_ranker_on_onnx_scores_like_torch(fp32, embedder, torch_embedder):
         assert np.argmax(int8[q * 10 : q * 10 + 10]) == np.argmax(reference[q * 10 : q * 10 + 10])
 
 
+def test_the_encoder_outputs_the_states_the_ranker_reads_and_no_others(fp32, torch_embedder):
+    split = torch_embedder.backend.ranker().split
+    assert fp32.backend.tap == split  # the lowest layer the reader or the ranker continues from
+    (ours, offsets), = fp32.states(GERMAN[:1], "query")
+    (theirs, their_offsets), = torch_embedder.states(GERMAN[:1], "query")
+    assert np.array_equal(offsets, their_offsets) and _cosines(ours, theirs).min() > 0.9999
+    with pytest.raises(ValueError, match=f"entering layer {split}, not {split + 1}"):
+        fp32.states(GERMAN[:1], "query", split + 1)
+
+
 def test_int8_answers_the_seed_questions_like_float32(settings, embedder, fp32):
     """The gate on a small fixed set: the 30 seed questions of the news QA dev split, asked of an index of the
     seed article built in each precision."""

@@ -42,7 +42,7 @@ def test_smoke_training_on_seed_questions_saves_small_weights_that_load(engine, 
     reader = training.train(examples, embedder, epochs=3, batch_size=4, lr_layers=1e-4, log=lambda _: None)
     path = tmp_path / "reader.safetensors"
     reader.save(path, embedder.fingerprint, {"examples": len(examples)})
-    assert path.stat().st_size < 25e6
+    assert path.stat().st_size < 8e6  # four layers with int8 weight matrices (float16: 14.5 MB)
 
     loaded = QuestionReader.load(embedder.sentence_transformer()[0].auto_model, path, embedder.fingerprint)
     tokens = _tokens(embedder, [e.question for e in examples])
@@ -76,7 +76,7 @@ def test_smoke_training_of_the_ranker_on_seed_questions(engine, torch_embedder, 
     assert all(not torch.equal(a, b) for a, b in zip(ranker.top.parameters(), untouched.top.parameters()))
     path = tmp_path / "ranker.safetensors"
     ranker.save(path, embedder.fingerprint, {"examples": len(examples)})
-    assert path.stat().st_size < 10e6  # int8 weight matrices
+    assert path.stat().st_size < 12e6  # six layers with int8 weight matrices (float16: 21 MB)
     loaded = SentenceRanker.load(bert, path, embedder.fingerprint)
 
     def top1(model) -> float:
