@@ -267,8 +267,8 @@ def train_ranker(examples: list[RankExample], embedder: Embedder, epochs: float 
     ranker = SentenceRanker(embedder.sentence_transformer()[0].auto_model, split)
 
     def loss(batch: list[RankExample]):
-        arrays = pair_batch([e.question for e in batch for _ in e.sentences], [s for e in batch for s in e.sentences])
-        scores = ranker(*(torch.from_numpy(a) for a in arrays))
+        scores = _pair_scores(ranker, [e.question for e in batch for _ in e.sentences],
+                              [s for e in batch for s in e.sentences])
         total, i = 0, 0
         for e in batch:
             total = total + _listwise(scores[i : i + len(e.sentences)], e.positive, temperature)
@@ -278,6 +278,21 @@ def train_ranker(examples: list[RankExample], embedder: Embedder, epochs: float 
     _fit(ranker, [{"params": ranker.top.parameters(), "lr": lr_layers},
                   {"params": ranker.delta.parameters(), "lr": lr_map}], examples, loss, epochs, batch_size, seed, log)
     return ranker
+
+
+def _pair_scores(ranker, questions: list[np.ndarray], sentences: list[np.ndarray], chunk: int = 16):
+    """The ranker's scores for (question, sentence) pairs, run in chunks of pairs of similar length: padding a
+    whole batch to its longest pair doubled the tokens the ranker reads (x2.03; chunks of 16: x1.36)."""
+    import torch
+
+    order = sorted(range(len(sentences)), key=lambda i: len(questions[i]) + len(sentences[i]))
+    scores = [None] * len(order)
+    for lo in range(0, len(order), chunk):
+        part = order[lo : lo + chunk]
+        arrays = pair_batch([questions[i] for i in part], [sentences[i] for i in part])
+        for i, score in zip(part, ranker(*(torch.from_numpy(a) for a in arrays))):
+            scores[i] = score
+    return torch.stack(scores)
 
 
 def top1(examples: list[Example], vectors: np.ndarray) -> float:

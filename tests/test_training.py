@@ -96,5 +96,16 @@ def test_smoke_training_of_the_ranker_on_seed_questions(engine, torch_embedder, 
         SentenceRanker.load(bert, READER_WEIGHTS, embedder.fingerprint)
 
 
+def test_ranker_scores_in_length_sorted_chunks_equal_one_padded_batch(torch_embedder):
+    ranker = SentenceRanker(torch_embedder.sentence_transformer()[0].auto_model).eval()
+    rng = np.random.default_rng(0)
+    questions = [rng.normal(size=(n, 384)).astype(np.float32) for n in (5, 9, 5, 12, 7)]
+    sentences = [rng.normal(size=(n, 384)).astype(np.float32) for n in (30, 4, 17, 8, 22)]
+    with torch.inference_mode():
+        batch = ranker(*(torch.from_numpy(a) for a in pair_batch(questions, sentences)))
+        chunked = training._pair_scores(ranker, questions, sentences, chunk=2)
+    assert torch.allclose(chunked, batch, atol=1e-5)
+
+
 def test_committed_weights_fit_the_budget():
     assert READER_WEIGHTS.stat().st_size + RANKER_WEIGHTS.stat().st_size <= 25e6
