@@ -215,7 +215,7 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--stage", choices=("both", "reader", "ranker"), default="both",
                    help="train both stages, or one (the ranker then uses the reader in --out-dir)")
     p.add_argument("--epochs", type=int, default=5, help="reader epochs")
-    p.add_argument("--ranker-epochs", type=float, default=1.5)
+    p.add_argument("--ranker-epochs", type=float, default=2.5)
     p.add_argument("--seed", type=int, default=13)
     p.add_argument("--limit", type=int, help="train on the first N questions only (smoke tests)")
     p.set_defaults(run=_train_reader, exports=False)  # trains on torch: no ONNX export to announce

@@ -123,7 +123,7 @@ def training_engine(file: Path, settings: Settings, embedder: Embedder,
 
 
 def run(train_file: Path, settings: Settings, out_dir: Path = READER_WEIGHTS.parent, epochs: int = 5,
-        ranker_epochs: float = 1.5, stage: str = "both", seed: int = 13, limit: int | None = None, log=print) -> dict:
+        ranker_epochs: float = 2.5, stage: str = "both", seed: int = 13, limit: int | None = None, log=print) -> dict:
     """`rag train-reader`: the reader (unless `stage` is "ranker": then the one in `out_dir` is used) and the
     ranker (unless `stage` is "reader"), trained on `train_file` and written to `out_dir`; returns a summary."""
     import torch
@@ -255,7 +255,7 @@ def train(examples: list[Example], embedder: Embedder, epochs: float = 5, batch_
     return reader
 
 
-def train_ranker(examples: list[RankExample], embedder: Embedder, epochs: float = 1.5, batch_size: int = 8,
+def train_ranker(examples: list[RankExample], embedder: Embedder, epochs: float = 2.5, batch_size: int = 8,
                  lr_layers: float = 3e-5, lr_map: float = 1e-3, temperature: float = 0.05, seed: int = 13,
                  split: int = RANKER_SPLIT, log=print):
     """Fit a `SentenceRanker` (initialised from e5's top layers) on `examples`; deterministic for a seed."""
