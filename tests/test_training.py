@@ -109,3 +109,10 @@ def test_ranker_scores_in_length_sorted_chunks_equal_one_padded_batch(torch_embe
 
 def test_committed_weights_fit_the_budget():
     assert READER_WEIGHTS.stat().st_size + RANKER_WEIGHTS.stat().st_size <= 25e6
+
+
+def test_the_cli_trains_on_the_same_schedule_as_the_library():
+    from rag.cli import _parser  # its defaults repeat training's: parsing must not import torch
+
+    args = _parser().parse_args(["train-reader"])
+    assert (args.epochs, args.ranker_epochs) == (training.READER_EPOCHS, training.RANKER_EPOCHS)
