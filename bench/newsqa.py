@@ -1,6 +1,7 @@
 """Authoring tool for the news QA set (data/news-qa): show articles to writers, check their drafts, assemble the set.
 
   python -m bench.newsqa show PART [--parts 7] [--from I] [--count N]   articles of one writer's share, with row numbers
+  python -m bench.newsqa more PART [--parts 8] [--from I] [--count N]   second pass: train articles with the questions they have
   python -m bench.newsqa check DRAFT.jsonl                               every problem, one line each, plus counts per type
   python -m bench.newsqa assemble DRAFT.jsonl ... [--dev-share 0.25]      validate all, add offsets, write train.json and dev.json
 
@@ -17,7 +18,7 @@ import random
 import sys
 from pathlib import Path
 
-from rag.newsqa import SEED_ROW, TYPES, Corpus, Record, check, split_by_article
+from rag.newsqa import SEED_ROW, TYPES, Corpus, Record, check, load, split_by_article
 
 OUT = Path(__file__).resolve().parents[1] / "data" / "news-qa"
 
@@ -27,6 +28,14 @@ def shares(corpus: Corpus, parts: int, per_part: int = 66, seed: int = 7) -> lis
     rows = [i for i in range(len(corpus.rows)) if i not in corpus.reserved]
     random.Random(seed).shuffle(rows)
     return [rows[p * per_part : (p + 1) * per_part] for p in range(parts)]
+
+
+def train_shares(parts: int, seed: int = 7) -> list[list[int]]:
+    """Rows of train.json in a fixed shuffled order, cut into `parts` shares: a second writing pass adds
+    questions to these articles only, so the split by article (and dev.json) stays as it is."""
+    rows = sorted({r.row for r in load(OUT / "train.json") if isinstance(r.row, int)})
+    random.Random(seed).shuffle(rows)
+    return [rows[p::parts] for p in range(parts)]
 
 
 def read_drafts(paths: list[Path]) -> list[tuple[str, Record | None, str]]:
@@ -74,6 +83,11 @@ def main(argv: list[str] | None = None) -> int:
     show.add_argument("--parts", type=int, default=15)
     show.add_argument("--from", dest="start", type=int, default=0)
     show.add_argument("--count", type=int, default=66)
+    more = sub.add_parser("more")
+    more.add_argument("part", type=int, help="share number (0-based)")
+    more.add_argument("--parts", type=int, default=8)
+    more.add_argument("--from", dest="start", type=int, default=0)
+    more.add_argument("--count", type=int, default=100)
     chk = sub.add_parser("check")
     chk.add_argument("drafts", nargs="+", type=Path)
     asm = sub.add_parser("assemble")
@@ -86,6 +100,15 @@ def main(argv: list[str] | None = None) -> int:
         rows = [SEED_ROW] if args.part == SEED_ROW else shares(corpus, args.parts)[int(args.part)]
         for row in rows[args.start : args.start + args.count]:
             print(f"===== row {row} =====\n{corpus.file(row)[1]}")
+        return 0
+
+    if args.command == "more":
+        asked = collections.defaultdict(list)
+        for r in load(OUT / "train.json"):
+            asked[r.row].append(r.question)
+        for row in train_shares(args.parts)[args.part][args.start : args.start + args.count]:
+            print(f"===== row {row} =====\n{corpus.file(row)[1]}----- already asked -----")
+            print("\n".join(asked[row]))
         return 0
 
     drafts = read_drafts(args.drafts)
