@@ -54,7 +54,7 @@ def read_drafts(paths: list[Path]) -> list[tuple[str, Record | None, str]]:
 
 
 def validate(drafts: list[tuple[str, Record | None, str]], corpus: Corpus) -> list[str]:
-    problems, seen = [], {}
+    problems, seen, spans = [], {}, collections.defaultdict(list)
     for where, record, error in drafts:
         if record is None:
             problems.append(f"{where}: {error}")
@@ -63,7 +63,15 @@ def validate(drafts: list[tuple[str, Record | None, str]], corpus: Corpus) -> li
         if key in seen:
             problems.append(f"{where}: duplicate of {seen[key]}")
         seen.setdefault(key, where)
-        problems += [f"{where}: {p}" for p in check(record, corpus)]
+        own = [f"{where}: {p}" for p in check(record, corpus)]
+        if record.row is not None and not own:
+            # a later writing pass must ask about another fact, not reword an earlier question
+            start = corpus.file(record.row)[1].index(record.answer)
+            end = start + len(record.answer)
+            own += [f"{where}: answer overlaps the answer of {other} (the same fact asked twice)"
+                    for s, e, other in spans[record.row] if s < end and start < e][:1]
+            spans[record.row].append((start, end, where))
+        problems += own
     return problems
 
 

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from bench.newsqa import validate
 from rag import evaluation, newsqa
 from rag.newsqa import SEED_ROW, Corpus, Record, check
 from rag.settings import Settings
@@ -46,6 +47,16 @@ def test_split_is_by_article_and_dev_is_large_enough(split):
 def test_no_duplicate_questions(split):
     questions = [" ".join(r.question.lower().split()) for part in split.values() for r in part]
     assert [q for q, n in collections.Counter(questions).items() if n > 1] == []
+
+
+def test_no_two_questions_of_an_article_share_answer_text(split):
+    """Later writing passes add facts; an overlapping answer span is the same fact asked twice."""
+    spans = collections.defaultdict(list)
+    for r in (r for part in split.values() for r in part if r.row is not None):
+        spans[r.row].append((r.offset, r.offset + len(r.answer)))
+    overlapping = [(row, a, b) for row, s in spans.items() for i, a in enumerate(s) for b in s[i + 1:]
+                   if a[0] < b[1] and b[0] < a[1]]
+    assert overlapping == []
 
 
 @needs_shared
@@ -88,6 +99,13 @@ def test_a_good_record_passes(tiny):
 ])
 def test_each_rule_bites(tiny, record, problem):
     assert any(problem in p for p in check(record, tiny)), check(record, tiny)
+
+
+def test_the_authoring_check_reports_a_fact_asked_twice(tiny):
+    drafts = [("a:1", Record("Wie teuer ist die Reform der Regierung?", "wie_viel", 0, "300 Millionen Euro"), ""),
+              ("b:1", Record("Wie viel Geld kostet das Vorhaben der Wiener Regierung?", "wie_viel", 0, "300 Millionen"), ""),
+              ("b:2", Record("Wer kritisierte die Pläne der Regierung?", "wer", 0, "Die Opposition"), "")]
+    assert validate(drafts, tiny) == ["b:1: answer overlaps the answer of a:1 (the same fact asked twice)"]
 
 
 def test_split_by_article_keeps_articles_whole():
