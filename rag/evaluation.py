@@ -203,15 +203,24 @@ def calibrate(
             engine.build()
             for q in questions:
                 (positives if answerable(q) else negatives).append(engine.ask(q.text).confidence)
-    pos, neg = np.sort(positives), np.array(negatives)
-    threshold = float(pos[int(math.floor(max_declined * len(pos)))]) if len(pos) else 0.0
+    pos, neg = np.array(positives), np.array(negatives)
+    threshold = decline_threshold(positives, max_declined)
     return {
-        "min_confidence": round(threshold, 4),
+        "min_confidence": threshold,
         "answerable_declined": float((pos < threshold).mean()) if len(pos) else 0.0,
         "unanswerable_declined": float((neg < threshold).mean()) if len(neg) else 0.0,
         "answerable": len(pos),
         "unanswerable": len(neg),
     }
+
+
+def decline_threshold(confidences: list[float], max_declined: float) -> float:
+    """The highest threshold, in 4 decimals, below which at most `max_declined` of these (answerable)
+    confidences fall. Rounded down: rounding to nearest could decline one more question than promised."""
+    if not confidences:
+        return 0.0
+    k = int(math.floor(max_declined * len(confidences)))
+    return math.floor(float(np.sort(confidences)[k]) * 1e4) / 1e4
 
 
 def table(results: dict[str, dict[str, Any]]) -> str:

@@ -67,3 +67,11 @@ def test_passage_metrics():
     m = evaluation.passage_metrics(rankings, ["a", "a", "a", "a"])
     assert m["R@1"] == 0.25 and m["R@5"] == 0.5
     assert m["MRR@10"] == pytest.approx((1 + 0.5) / 4)  # duplicates do not push the gold article down
+
+
+def test_decline_threshold_never_declines_more_than_promised():
+    confidences = [0.1, 0.61256] + [0.7 + i / 100 for i in range(48)]  # 2 % of 50: one may be declined
+    threshold = evaluation.decline_threshold(confidences, 0.02)
+    assert threshold == 0.6125  # rounding to nearest (0.6126) would decline two
+    assert sum(c < threshold for c in confidences) == 1
+    assert evaluation.decline_threshold([], 0.02) == 0.0
