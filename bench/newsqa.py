@@ -1,7 +1,7 @@
 """Authoring tool for the news QA set (data/news-qa): show articles to writers, check their drafts, assemble the set.
 
   python -m bench.newsqa show PART [--parts 7] [--from I] [--count N]   articles of one writer's share, with row numbers
-  python -m bench.newsqa more PART [--parts 8] [--from I] [--count N]   second pass: train articles with the questions they have
+  python -m bench.newsqa more PART [--parts 8] [--from I] [--count N]   later passes: train articles with every question they have
   python -m bench.newsqa check DRAFT.jsonl                               every problem, one line each, plus counts per type
   python -m bench.newsqa assemble DRAFT.jsonl ... [--dev-share 0.25]      validate all, add offsets, write train.json and dev.json
 
@@ -111,8 +111,9 @@ def main(argv: list[str] | None = None) -> int:
         return 0
 
     if args.command == "more":
-        asked = collections.defaultdict(list)
-        for r in load(OUT / "train.json"):
+        asked = collections.defaultdict(list)  # train.json and the later passes' drafts: writers must see both
+        later = [r for _, r, _ in read_drafts(sorted((OUT / "drafts").glob("more*.jsonl"))) if r is not None]
+        for r in [*load(OUT / "train.json"), *later]:
             asked[r.row].append(r.question)
         for row in train_shares(args.parts)[args.part][args.start : args.start + args.count]:
             print(f"===== row {row} =====\n{corpus.file(row)[1]}----- already asked -----")
