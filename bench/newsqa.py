@@ -30,10 +30,10 @@ def shares(corpus: Corpus, parts: int, per_part: int = 66, seed: int = 7) -> lis
     return [rows[p * per_part : (p + 1) * per_part] for p in range(parts)]
 
 
-def train_shares(parts: int, seed: int = 7) -> list[list[int]]:
-    """Rows of train.json in a fixed shuffled order, cut into `parts` shares: a second writing pass adds
+def train_shares(train: list[Record], parts: int, seed: int = 7) -> list[list[int]]:
+    """Rows of the train split in a fixed shuffled order, cut into `parts` shares: later writing passes add
     questions to these articles only, so the split by article (and dev.json) stays as it is."""
-    rows = sorted({r.row for r in load(OUT / "train.json") if isinstance(r.row, int)})
+    rows = sorted({r.row for r in train if isinstance(r.row, int)})
     random.Random(seed).shuffle(rows)
     return [rows[p::parts] for p in range(parts)]
 
@@ -111,11 +111,12 @@ def main(argv: list[str] | None = None) -> int:
         return 0
 
     if args.command == "more":
+        train = load(OUT / "train.json")
         asked = collections.defaultdict(list)  # train.json and the later passes' drafts: writers must see both
         later = [r for _, r, _ in read_drafts(sorted((OUT / "drafts").glob("more*.jsonl"))) if r is not None]
-        for r in [*load(OUT / "train.json"), *later]:
+        for r in [*train, *later]:
             asked[r.row].append(r.question)
-        for row in train_shares(args.parts)[args.part][args.start : args.start + args.count]:
+        for row in train_shares(train, args.parts)[args.part][args.start : args.start + args.count]:
             print(f"===== row {row} =====\n{corpus.file(row)[1]}----- already asked -----")
             print("\n".join(asked[row]))
         return 0
