@@ -125,8 +125,8 @@ def _train_reader(args: argparse.Namespace, settings: Settings, _embedder: Embed
     if not file.is_file():
         raise ValueError(f"{file} does not exist")
     summary = training.run(file, settings, out_dir=Path(args.out_dir), epochs=args.epochs,
-                           ranker_epochs=args.ranker_epochs, stage=args.stage, seed=args.seed, limit=args.limit,
-                           log=lambda line: print(line, file=sys.stderr))
+                           ranker_epochs=args.ranker_epochs, ranker_depth=args.ranker_depth, stage=args.stage,
+                           seed=args.seed, limit=args.limit, log=lambda line: print(line, file=sys.stderr))
     print(json.dumps(summary))
     return 0
 
@@ -214,8 +214,9 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--out-dir", default=str(READER_WEIGHTS.parent), help="where to write the weights")
     p.add_argument("--stage", choices=("both", "reader", "ranker"), default="both",
                    help="train both stages, or one (the ranker then uses the reader in --out-dir)")
-    p.add_argument("--epochs", type=int, default=5, help="reader epochs")
-    p.add_argument("--ranker-epochs", type=float, default=2.5)
+    p.add_argument("--epochs", type=int, default=3, help="reader epochs")
+    p.add_argument("--ranker-epochs", type=float, default=2)
+    p.add_argument("--ranker-depth", type=int, default=4, help="the reader's best N candidates the ranker trains on")
     p.add_argument("--seed", type=int, default=13)
     p.add_argument("--limit", type=int, help="train on the first N questions only (smoke tests)")
     p.set_defaults(run=_train_reader, exports=False)  # trains on torch: no ONNX export to announce

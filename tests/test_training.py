@@ -115,4 +115,5 @@ def test_the_cli_trains_on_the_same_schedule_as_the_library():
     from rag.cli import _parser  # its defaults repeat training's: parsing must not import torch
 
     args = _parser().parse_args(["train-reader"])
-    assert (args.epochs, args.ranker_epochs) == (training.READER_EPOCHS, training.RANKER_EPOCHS)
+    assert (args.epochs, args.ranker_epochs, args.ranker_depth) == (
+        training.READER_EPOCHS, training.RANKER_EPOCHS, training.RANKER_DEPTH)
