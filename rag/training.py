@@ -27,8 +27,8 @@ from .bundled import BUNDLED_MODEL
 from .embedding import RANKER_WEIGHTS, READER_WEIGHTS, Embedder, model_fingerprint, pair_batch, token_indices
 from .engine import Engine
 from .evaluation import Question, load, write_seeds
-from .retrieval import Passage, Query
 from .reader import RANKER_SPLIT, READER_SPLIT
+from .retrieval import Passage, Query
 from .settings import Settings
 
 # `rag train-reader`'s schedule (rag/cli.py repeats these as its defaults: it must not import torch to parse)
@@ -89,8 +89,7 @@ def _candidate_lists(engine: Engine, questions: list[Question], retrieved: Retri
             yield q, candidates, positive
 
 
-def candidate_examples(engine: Engine, questions: list[Question],
-                       retrieved: Retrieved) -> list[Example]:
+def candidate_examples(engine: Engine, questions: list[Question], retrieved: Retrieved) -> list[Example]:
     """The composer's own candidate lists (plain e5 order) as reader examples."""
     return [Example(q.text, np.stack([c.vector for c in candidates]).astype(np.float32), positive,
                     tuple(c.text for c in candidates))
