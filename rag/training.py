@@ -277,7 +277,7 @@ def train(examples: list[Example], embedder: Embedder, epochs: float = READER_EP
 
 
 def train_ranker(examples: list[RankExample], embedder: Embedder, epochs: float = RANKER_EPOCHS,
-                 batch_size: int = 8, lr_layers: float = 3e-5, lr_map: float = 1e-3, temperature: float = 0.05,
+                 batch_size: int = 8, lr_layers: float = 6e-5, lr_map: float = 1e-3, temperature: float = 0.05,
                  seed: int = 13, split: int = RANKER_SPLIT, log=print):
     """Fit a `SentenceRanker` (initialised from e5's top layers) on `examples`; deterministic for a seed."""
     import torch
